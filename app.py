@@ -1,0 +1,117 @@
+"""Citeline chat: ask questions about the corpus and see the passages behind every answer.
+
+Thin on purpose: rag/ does the work; this script renders and keeps the chat state.
+Run with `make run` (or `streamlit run app.py` after `python -m rag ingest`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from rag.citations import escape_markdown, highlight_segments
+from rag.config import Settings
+from rag.pipeline import Assistant
+from rag.uploads import UploadError, accept_upload
+
+UPLOAD_TYPES = ["txt", "md", "markdown", "html", "htm", "pdf"]
+
+
+@st.cache_resource(show_spinner="Loading the embedding model and the store…")
+def get_assistant(settings_json: str) -> Assistant:
+    """One Assistant (model + store) per settings, shared by every rerun and session."""
+    assistant = Assistant.from_settings(Settings.model_validate_json(settings_json))
+    if assistant.chunk_count() == 0:
+        assistant.ingest()  # first start on an empty store: index the shipped corpus
+    return assistant
+
+
+def render_passage(citation: dict[str, Any]) -> str:
+    """The cited passage as escaped Markdown with the supporting sentence highlighted."""
+    offset = citation["passage_start"]
+    runs = highlight_segments(citation["passage"], citation["start"] - offset, citation["end"] - offset)
+    return "".join(
+        f":orange-background[**{escape_markdown(text)}**]" if marked else escape_markdown(text)
+        for text, marked in runs
+    )
+
+
+def render_answer(answer: dict[str, Any]) -> None:
+    if answer.get("short_answer"):
+        st.markdown(f"**{escape_markdown(answer['short_answer'])}**")
+    st.markdown(escape_markdown(answer["answer"]))
+    for citation in answer["citations"]:
+        meta = " · ".join(part for part in (citation["published"], citation["source"]) if part)
+        with st.expander(f"[{citation['n']}] {citation['title']} — {meta}"):
+            st.markdown(render_passage(citation))
+            if citation["url"].startswith(("http://", "https://")):
+                st.markdown(f"[Open the original]({citation['url']})")
+            st.caption(f"Document `{citation['doc_id']}`, characters {citation['start']}–{citation['end']}")
+
+
+def render_sidebar(assistant: Assistant, settings: Settings) -> None:
+    with st.sidebar:
+        st.header("Corpus")
+        documents = assistant.documents()
+        left, right = st.columns(2)
+        left.metric("Documents", len(documents))
+        right.metric("Chunks", sum(d.chunks for d in documents))
+        with st.expander("Documents"):
+            for doc in documents:
+                st.markdown(f"- {escape_markdown(doc.title)} ({escape_markdown(doc.published or 'undated')})")
+        with st.form("upload", clear_on_submit=True):
+            files = st.file_uploader("Add articles", type=UPLOAD_TYPES, accept_multiple_files=True)
+            submitted = st.form_submit_button("Add to corpus")
+        if submitted and files:
+            add_uploads(assistant, settings, [(f.name, f.getvalue()) for f in files])
+
+
+def add_uploads(assistant: Assistant, settings: Settings, uploads: list[tuple[str, bytes]]) -> None:
+    """Save each valid upload under a safe name and ingest them; report every rejection by name."""
+    saved = []
+    for name, data in uploads:
+        try:
+            saved.append(accept_upload(settings, name, data))
+        except UploadError as error:
+            st.error(str(error))
+    if not saved:
+        return
+    bar = st.progress(0.0, text="Embedding…")
+    report = assistant.ingest(saved, progress=lambda done, total: bar.progress(done / total, text="Embedding…"))
+    bar.empty()
+    for error in report.failed:
+        st.error(f"{error}")
+    st.success(report.summary())
+
+
+def main() -> None:
+    st.set_page_config(page_title="Citeline", page_icon="📰")
+    settings = Settings()
+    assistant = get_assistant(settings.model_dump_json())
+    render_sidebar(assistant, settings)
+
+    st.title("Citeline")
+    st.caption("Answers from your news articles, with the passages they rest on.")
+    messages: list[dict[str, Any]] = st.session_state.setdefault("messages", [])
+    for message in messages:
+        with st.chat_message(message["role"]):
+            if message["role"] == "user":
+                st.markdown(escape_markdown(message["content"]))
+            else:
+                render_answer(message["answer"])
+
+    question = st.chat_input("Ask about the articles, e.g. How many troops did NIS report?")
+    if not question:
+        return
+    with st.chat_message("user"):
+        st.markdown(escape_markdown(question))
+    messages.append({"role": "user", "content": question})
+    with st.chat_message("assistant"):
+        with st.spinner("Searching the articles…"):
+            answer = assistant.ask(question).to_json()
+        render_answer(answer)
+    messages.append({"role": "assistant", "content": answer["answer"], "answer": answer})
+
+
+main()

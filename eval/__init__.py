@@ -1,0 +1,1 @@
+"""Evaluation of Citeline against gold question-answer sets (`python -m eval`)."""

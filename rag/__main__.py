@@ -1,0 +1,109 @@
+"""Command line: `python -m rag ingest|ask|list|remove`. Thin: parsing and printing only."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rag.config import Settings
+from rag.embeddings import EmbeddingModelError
+from rag.store import StoreMismatchError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rag", description="Citeline: cited answers over your articles.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser("ingest", help="add, update and sync files or folders (default: the corpus folder)")
+    ingest.add_argument("paths", nargs="*", type=Path, help="files or folders; folders are synced")
+    ingest.add_argument("--rebuild", action="store_true", help="drop the store and embed everything again")
+
+    ask = commands.add_parser("ask", help="answer a question with numbered sources")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+    commands.add_parser("list", help="list the stored documents")
+
+    remove = commands.add_parser("remove", help="remove a document from the store (its file is left alone)")
+    remove.add_argument("doc_id")
+    return parser
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from rag.pipeline import Assistant
+
+    assistant = Assistant.from_settings(settings)
+    with tqdm(total=0, unit="chunk", desc="embedding", file=sys.stderr, disable=None) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = assistant.ingest(args.paths or None, rebuild=args.rebuild, progress=progress)
+    print(report.summary())
+    for error in report.failed:
+        print(f"  failed: {error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.pipeline import Assistant
+
+    answer = Assistant.from_settings(settings).ask(args.question)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+        return 0
+    print(answer.text)
+    if answer.citations:
+        print("\nSources:")
+    for citation in answer.citations:
+        meta = " · ".join(part for part in (citation.published, citation.source or citation.url) if part)
+        print(f"[{citation.n}] {citation.title} ({meta}) [{citation.doc_id}]")
+        print(f"    “{citation.sentence}”")
+    return 0
+
+
+def _list(settings: Settings) -> int:
+    from rag.pipeline import Assistant
+
+    documents = Assistant.from_settings(settings).documents()
+    for doc in documents:
+        print(f"{doc.doc_id}\t{doc.published or '-'}\t{doc.chunks} chunks\t{doc.title}")
+    print(f"{len(documents)} documents, {sum(d.chunks for d in documents)} chunks", file=sys.stderr)
+    return 0
+
+
+def _remove(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.pipeline import Assistant
+
+    chunks = Assistant.from_settings(settings).remove(args.doc_id)
+    if not chunks:
+        print(f"error: no document with id '{args.doc_id}'; `python -m rag list` shows the ids", file=sys.stderr)
+        return 1
+    print(f"removed {args.doc_id} ({chunks} chunks); its file, if any, was left in place")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    try:
+        if args.command == "ingest":
+            return _ingest(args, settings)
+        if args.command == "ask":
+            return _ask(args, settings)
+        if args.command == "list":
+            return _list(settings)
+        return _remove(args, settings)
+    except (StoreMismatchError, EmbeddingModelError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

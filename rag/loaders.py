@@ -1,0 +1,214 @@
+"""File -> Document for .txt, .md (optional front matter), .html/.htm (trafilatura) and .pdf (pypdf).
+
+Every failure is a `LoadError` that names the file and says what to do; callers report it and
+carry on with the other files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from rag.types import Document
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+MIN_HTML_WORDS = 8
+
+
+class LoadError(Exception):
+    """A file that cannot become a Document; the message names the file and the remedy."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+def slugify(text: str) -> str:
+    """Lower-case, ASCII letters/digits and single dashes: a readable, stable document id."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80].strip("-")
+    return slug or "doc-" + hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def normalise_date(value: object) -> str:
+    """A date-like value as YYYY-MM-DD when it has one, else its trimmed text."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()[:10]
+    text = str(value or "").strip()
+    match = re.match(r"\d{4}-\d{2}-\d{2}", text)
+    return match.group(0) if match else text
+
+
+def content_hash(text: str, title: str, source: str, url: str, published: str) -> str:
+    """Hash of everything stored with a chunk: any change means the document is re-ingested."""
+    payload = "\x1f".join((text, title, source, url, published))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def make_document(
+    *, doc_id: str, text: str, title: str, source: str = "", url: str = "", published: object = "", path: str = ""
+) -> Document:
+    """Build a Document with normalised fields and its content hash."""
+    text = text.strip()
+    title = " ".join(str(title or "").split()) or doc_id
+    source = " ".join(str(source or "").split())
+    url = str(url or "").strip()
+    published_text = normalise_date(published)
+    return Document(
+        id=doc_id,
+        text=text,
+        title=title,
+        source=source,
+        url=url,
+        published=published_text,
+        path=path,
+        content_hash=content_hash(text, title, source, url, published_text),
+    )
+
+
+def _read_text(path: Path, data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise LoadError(path, "looks like a binary file, not text; save it as UTF-8 text or use .html or .pdf")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LoadError(path, f"is not valid UTF-8 text (byte {exc.start}); re-save it as UTF-8") from exc
+
+
+def _title_from_text(text: str, fallback: str) -> str:
+    for line in text.splitlines():
+        line = line.strip().lstrip("#").strip()
+        if line:
+            return line if len(line) <= 150 and not line.endswith(".") else fallback
+    return fallback
+
+
+def _load_markdown(path: Path, data: bytes) -> Document:
+    import frontmatter  # light, but only needed here
+    import yaml
+
+    raw = _read_text(path, data)
+    try:
+        post = frontmatter.loads(raw)
+    except yaml.YAMLError as exc:
+        raise LoadError(path, f"has front matter that is not valid YAML ({exc}); fix the block between the --- lines") from exc
+    meta = post.metadata
+    body = post.content
+    return make_document(
+        doc_id=slugify(str(meta.get("id") or path.stem)),
+        text=body,
+        title=str(meta.get("title") or _title_from_text(body, path.stem.replace("-", " "))),
+        source=str(meta.get("source") or meta.get("author") or ""),
+        url=str(meta.get("url") or ""),
+        published=meta.get("published") or meta.get("date") or "",
+        path=str(path),
+    )
+
+
+def _load_html(path: Path, data: bytes) -> Document:
+    import trafilatura
+
+    extracted = trafilatura.bare_extraction(
+        data, with_metadata=True, include_comments=False, include_tables=True, include_images=False
+    )
+    text = getattr(extracted, "text", None) if extracted is not None else None
+    # A handful of words is a menu or a stub that trafilatura fell back on, not an article.
+    if not text or len(text.split()) < MIN_HTML_WORDS:
+        raise LoadError(path, "has no article text that could be extracted; check that it is a saved article page")
+    return make_document(
+        doc_id=slugify(path.stem),
+        text=text,
+        title=extracted.title or path.stem.replace("-", " "),
+        source=extracted.sitename or extracted.hostname or extracted.author or "",
+        url=extracted.url or "",
+        published=extracted.date or "",
+        path=str(path),
+    )
+
+
+def _load_pdf(path: Path, data: bytes) -> Document:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    if not data.lstrip().startswith(b"%PDF"):
+        raise LoadError(path, "is not a PDF (it has no %PDF header); check the file or its extension")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise LoadError(path, "is an encrypted PDF; save an unencrypted copy and add that")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        info = reader.metadata
+    except LoadError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+        raise LoadError(path, f"could not be read as a PDF ({type(exc).__name__}: {exc}); the file may be damaged or incomplete") from exc
+    text = "\n\n".join(page.strip() for page in pages if page.strip())
+    if not text:
+        raise LoadError(path, "has no extractable text (it may be scanned images); add a text version instead")
+    title = (info.title if info and info.title else "") or _title_from_text(text, path.stem.replace("-", " "))
+    published = info.creation_date if info and info.get("/CreationDate") else ""
+    return make_document(
+        doc_id=slugify(path.stem),
+        text=text,
+        title=title,
+        source=(info.author if info and info.author else "") or "",
+        published=published,
+        path=str(path),
+    )
+
+
+def load_file(path: Path) -> Document:
+    """Read one file into a Document, or raise LoadError naming the file and the remedy."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        raise LoadError(path, f"has an unsupported type '{suffix or '(none)'}'; supported: {supported}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LoadError(path, f"cannot be read ({exc.strerror or exc})") from exc
+    if not data.strip():
+        raise LoadError(path, "is empty; there is no text to index")
+    if suffix in PDF_SUFFIXES:
+        document = _load_pdf(path, data)
+    elif suffix in HTML_SUFFIXES:
+        document = _load_html(path, data)
+    else:
+        document = _load_markdown(path, data)
+    if not document.text:
+        raise LoadError(path, "has no text after its front matter; add the article body")
+    return document
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[LoadError]]:
+    """Expand folders into the supported files below them (sorted); a missing path is an error.
+
+    Files named explicitly are always returned (an unsupported one fails at load time with a
+    clear message); inside folders, hidden files and unsupported types are passed over.
+    """
+    files: list[Path] = []
+    errors: list[LoadError] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file()
+                    and p.suffix.lower() in SUPPORTED_SUFFIXES
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            )
+        elif path.is_file():
+            files.append(path)
+        else:
+            errors.append(LoadError(path, "does not exist; check the path"))
+    return files, errors

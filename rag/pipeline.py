@@ -1,0 +1,211 @@
+"""The one place that wires loaders, chunking, embeddings, store, retrieval and answering.
+
+The app, the CLI and eval/ all use `Assistant`; none of them touch Chroma or the model directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from rag.answering import ExtractiveAnswerer
+from rag.chunking import chunk_document
+from rag.citations import strip_invalid_markers
+from rag.config import Settings
+from rag.embeddings import Embedder
+from rag.lexical import TermStats
+from rag.loaders import LoadError, discover, load_file
+from rag.retrieval import DenseRetriever
+from rag.store import ChunkStore, StoredDocument
+from rag.types import Answer, Document
+
+# progress(done, total) during embedding, counted in chunks
+IngestProgress = Callable[[int, int], None]
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did, per document id, and which files failed and why."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[LoadError] = field(default_factory=list)
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def embedded(self) -> int:
+        """Documents whose chunks were embedded in this run (new or changed)."""
+        return len(self.added) + len(self.updated)
+
+    def summary(self) -> str:
+        rate = f", {self.chunks_embedded / self.seconds:.1f} chunks/s" if self.chunks_embedded and self.seconds else ""
+        return (
+            f"{self.embedded} documents embedded ({len(self.added)} new, {len(self.updated)} changed; "
+            f"{self.chunks_embedded} chunks{rate}), {len(self.unchanged)} unchanged, "
+            f"{len(self.removed)} removed, {len(self.failed)} failed"
+        )
+
+
+class Assistant:
+    """Ingest documents and answer questions about them, with citations."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        store: ChunkStore | None = None,
+        retriever: DenseRetriever | None = None,
+        answerer: ExtractiveAnswerer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or Embedder(settings.embedding_model, settings.embedding_batch_size)
+        self.store = store or ChunkStore(settings, self.embedder)
+        self.retriever = retriever or DenseRetriever(self.store, self.embedder, settings.top_k)
+        self.answerer = answerer or ExtractiveAnswerer(
+            self.embedder, settings.answer_min_score, settings.answer_max_sentences, idf=self.idf
+        )
+        self._term_stats: tuple[int, TermStats] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Assistant:
+        """Build with defaults from Settings (read from the environment when not given)."""
+        return cls(settings or Settings())
+
+    # ----- corpus -----------------------------------------------------------------------------
+
+    def ingest(
+        self, paths: Sequence[Path] | None = None, *, rebuild: bool = False, progress: IngestProgress | None = None
+    ) -> IngestReport:
+        """Sync files and folders into the store (default: the corpus folder).
+
+        Unchanged documents are skipped by content hash, changed ones replaced, and documents
+        that were ingested from a given folder but whose file is gone are removed. A file that
+        cannot be loaded is reported in `failed`; it never stops the others or touches what is
+        already stored.
+        """
+        began = time.perf_counter()
+        paths = list(paths) if paths else [self.settings.corpus_dir]
+        if rebuild:
+            self.store.reset()
+        files, failed = discover(paths)
+        documents: list[Document] = []
+        seen: dict[str, str] = {}
+        for path in files:
+            try:
+                document = load_file(path)
+            except LoadError as error:
+                failed.append(error)
+                continue
+            if document.id in seen:
+                failed.append(
+                    LoadError(
+                        path,
+                        f"has the same document id '{document.id}' as {seen[document.id]}; "
+                        "rename one file or give it an `id:` in its front matter",
+                    )
+                )
+                continue
+            seen[document.id] = str(path)
+            documents.append(replace(document, path=str(path.resolve())))
+        report = IngestReport(failed=failed)
+        report.removed = self._remove_deleted(paths)
+        self._store_documents(documents, report, progress)
+        report.seconds = time.perf_counter() - began
+        self._term_stats = None
+        return report
+
+    def ingest_documents(self, documents: Sequence[Document], progress: IngestProgress | None = None) -> IngestReport:
+        """Store already-built Documents (for datasets that are not files), skipping unchanged ones."""
+        began = time.perf_counter()
+        report = IngestReport()
+        self._store_documents(documents, report, progress)
+        report.seconds = time.perf_counter() - began
+        self._term_stats = None
+        return report
+
+    def _store_documents(
+        self, documents: Sequence[Document], report: IngestReport, progress: IngestProgress | None
+    ) -> None:
+        pending = []
+        for document in documents:
+            stored = self.store.stored_hash(document.id)
+            if stored == document.content_hash:
+                report.unchanged.append(document.id)
+                continue
+            chunks = chunk_document(document, self.settings.chunk_max_chars, self.settings.chunk_overlap_sentences)
+            pending.append((document, chunks, stored is None))
+        total = sum(len(chunks) for _, chunks, _ in pending)
+        done = 0
+        for document, chunks, is_new in pending:
+            vectors = self.embedder.embed([chunk.text for chunk in chunks])
+            self.store.put_document(document, chunks, vectors)
+            (report.added if is_new else report.updated).append(document.id)
+            report.chunks_embedded += len(chunks)
+            done += len(chunks)
+            if progress:
+                progress(done, total)
+
+    def _remove_deleted(self, paths: Sequence[Path]) -> list[str]:
+        """Remove stored documents that came from one of these folders and whose file is gone."""
+        folders = [p.resolve() for p in paths if p.is_dir()]
+        if not folders:
+            return []
+        removed = []
+        for stored in self.store.documents():
+            if not stored.path:
+                continue
+            origin = Path(stored.path)
+            if any(origin.is_relative_to(folder) for folder in folders) and not origin.exists():
+                self.store.delete_document(stored.doc_id)
+                removed.append(stored.doc_id)
+        return removed
+
+    def idf(self, term: str) -> float:
+        """IDF of a stemmed term over the stored chunks (as of the last question)."""
+        if self._term_stats is None:
+            self._refresh_term_stats()
+        assert self._term_stats is not None
+        return self._term_stats[1].idf(term)
+
+    def _refresh_term_stats(self) -> None:
+        """Rebuild term statistics when the store changed size (e.g. another process ingested)."""
+        count = self.store.count()
+        if self._term_stats is None or self._term_stats[0] != count:
+            self._term_stats = (count, TermStats.from_texts(self.store.texts()))
+
+    def documents(self) -> list[StoredDocument]:
+        return self.store.documents()
+
+    def chunk_count(self) -> int:
+        return self.store.count()
+
+    def remove(self, doc_id: str) -> int:
+        """Remove one document from the store; returns how many chunks it had (0: no such id)."""
+        self._term_stats = None
+        return self.store.delete_document(doc_id)
+
+    # ----- questions --------------------------------------------------------------------------
+
+    def ask(self, question: str) -> Answer:
+        """Retrieve passages for the question and answer from them, citing what was used."""
+        question = " ".join(question.split())
+        if not question:
+            raise ValueError("The question is empty: type a question about the documents.")
+        began = time.perf_counter()
+        self._refresh_term_stats()
+        passages = self.retriever.retrieve(question)
+        retrieved = time.perf_counter()
+        answer = self.answerer.answer(question, passages)
+        answered = time.perf_counter()
+        text = strip_invalid_markers(answer.text, (c.n for c in answer.citations))
+        timings = {
+            "retrieve": (retrieved - began) * 1000,
+            "answer": (answered - retrieved) * 1000,
+            "total": (answered - began) * 1000,
+        }
+        return replace(answer, text=text, timings_ms=timings)

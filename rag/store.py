@@ -1,0 +1,265 @@
+"""The Chroma store: chunks, their vectors and metadata, with deterministic ids.
+
+Chunk metadata is the single record of what is stored: each chunk carries its document's id
+and content hash, so incremental ingest and the document list need no second database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.config import Settings
+from rag.embeddings import Embedder
+from rag.types import Chunk, Document, Passage
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+PAGE = 5000  # metadata rows fetched per call when scanning the collection
+
+
+class StoreMismatchError(RuntimeError):
+    """The store on disk was built with another model or other chunking than Settings ask for."""
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """One document as the store knows it."""
+
+    doc_id: str
+    title: str
+    published: str
+    source: str
+    url: str
+    path: str
+    content_hash: str
+    chunks: int
+
+
+class _ChromaEmbeddingFunction:
+    """Hands Chroma our model so that it never falls back to its own (downloading) default."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+
+    def __call__(self, input: Sequence[str]) -> list[list[float]]:  # noqa: A002 - Chroma's name
+        return self._embedder.embed(list(input))
+
+    def embed_query(self, input: Sequence[str]) -> list[list[float]]:  # noqa: A002
+        return self._embedder.embed(list(input))
+
+    @staticmethod
+    def name() -> str:
+        return "citeline-sentence-transformers"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model": self._embedder.model_name}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> _ChromaEmbeddingFunction:
+        return _ChromaEmbeddingFunction(Embedder(config["model"]))
+
+    def is_legacy(self) -> bool:
+        return False
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        return ["cosine"]
+
+
+def _chunk_metadata(document: Document, chunk: Chunk) -> dict[str, str | int]:
+    return {
+        "doc_id": chunk.doc_id,
+        "doc_hash": document.content_hash,
+        "index": chunk.index,
+        "start": chunk.start,
+        "end": chunk.end,
+        "title": chunk.title,
+        "published": chunk.published,
+        "source": chunk.source,
+        "url": chunk.url,
+        "path": document.path,
+    }
+
+
+def _chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    return Chunk(
+        id=chunk_id,
+        doc_id=str(meta["doc_id"]),
+        index=int(meta["index"]),
+        text=text,
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        title=str(meta.get("title", "")),
+        published=str(meta.get("published", "")),
+        source=str(meta.get("source", "")),
+        url=str(meta.get("url", "")),
+    )
+
+
+class ChunkStore:
+    """Chunks in one Chroma collection, opened lazily; checks the model and chunking on open."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self._collection: Collection | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.settings.store_dir
+
+    @property
+    def collection(self) -> Collection:
+        if self._collection is None:
+            self._collection = self._open()
+        return self._collection
+
+    def _client(self) -> ClientAPI:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(self.path), settings=ChromaSettings(anonymized_telemetry=False))
+
+    def _open(self) -> Collection:
+        client = self._client()
+        embedding_function = _ChromaEmbeddingFunction(self.embedder)
+        expected: dict[str, str | int] = dict(self.settings.index_shape())
+        if self.settings.collection in {c.name for c in client.list_collections()}:
+            collection = client.get_collection(self.settings.collection, embedding_function=embedding_function)  # type: ignore[arg-type]
+            self._check_shape(collection.metadata or {}, expected)
+            return collection
+        return client.create_collection(
+            name=self.settings.collection,
+            metadata={**expected, "embedding_dim": self.embedder.dimension},
+            configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=embedding_function,  # type: ignore[arg-type]
+        )
+
+    def _check_shape(self, stored: dict[str, Any], expected: dict[str, str | int]) -> None:
+        """Refuse a store built differently: its vectors would give silently wrong results.
+
+        Names and chunking are compared first, so a wrong model is reported without loading it.
+        """
+        differences = [
+            f"{key} is {stored.get(key)!r} in the store but {value!r} in Settings"
+            for key, value in expected.items()
+            if stored.get(key) != value
+        ]
+        if not differences and stored.get("embedding_dim") != self.embedder.dimension:
+            differences.append(
+                f"the store holds {stored.get('embedding_dim')}-dimensional vectors but the model "
+                f"makes {self.embedder.dimension}-dimensional ones"
+            )
+        if differences:
+            raise StoreMismatchError(
+                f"The store at {self.path} (collection '{self.settings.collection}') was built differently: "
+                + "; ".join(differences)
+                + ". Rebuild it with `python -m rag ingest --rebuild`, or point CITELINE_STORE_DIR at another folder."
+            )
+
+    def reset(self) -> None:
+        """Drop the collection (used by --rebuild); the next access recreates it empty."""
+        client = self._client()
+        if self.settings.collection in {c.name for c in client.list_collections()}:
+            client.delete_collection(self.settings.collection)
+        self._collection = None
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def _metadatas(self, where: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+        rows: list[tuple[str, dict[str, Any]]] = []
+        offset = 0
+        while True:
+            page = self.collection.get(where=where, include=["metadatas"], limit=PAGE, offset=offset)
+            ids = page["ids"]
+            rows.extend(zip(ids, (dict(m or {}) for m in page["metadatas"] or [])))
+            if len(ids) < PAGE:
+                return rows
+            offset += PAGE
+
+    def documents(self) -> list[StoredDocument]:
+        """Every stored document with its chunk count, sorted by date (newest first), then title."""
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for _, meta in self._metadatas():
+            grouped.setdefault(str(meta["doc_id"]), []).append(meta)
+        documents = [
+            StoredDocument(
+                doc_id=doc_id,
+                title=str(metas[0].get("title", "")),
+                published=str(metas[0].get("published", "")),
+                source=str(metas[0].get("source", "")),
+                url=str(metas[0].get("url", "")),
+                path=str(metas[0].get("path", "")),
+                content_hash=str(metas[0].get("doc_hash", "")),
+                chunks=len(metas),
+            )
+            for doc_id, metas in grouped.items()
+        ]
+        documents.sort(key=lambda d: d.title)
+        documents.sort(key=lambda d: d.published, reverse=True)
+        return documents
+
+    def texts(self) -> list[str]:
+        """Every stored chunk's text (for corpus term statistics)."""
+        texts: list[str] = []
+        offset = 0
+        while True:
+            page = self.collection.get(include=["documents"], limit=PAGE, offset=offset)
+            texts.extend(page["documents"] or [])
+            if len(page["ids"]) < PAGE:
+                return texts
+            offset += PAGE
+
+    def stored_hash(self, doc_id: str) -> str | None:
+        page = self.collection.get(where={"doc_id": doc_id}, include=["metadatas"], limit=1)
+        metas = page["metadatas"] or []
+        return str(metas[0]["doc_hash"]) if metas else None
+
+    def put_document(self, document: Document, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+        """Store a document's chunks, then drop its older chunks: a failure midway loses nothing."""
+        old_ids = {chunk_id for chunk_id, _ in self._metadatas({"doc_id": document.id})}
+        new_ids = [chunk.id for chunk in chunks]
+        batch = self.collection._client.get_max_batch_size()  # noqa: SLF001 - Chroma exposes it here only
+        for first in range(0, len(chunks), batch):
+            part = slice(first, first + batch)
+            self.collection.upsert(
+                ids=new_ids[part],
+                embeddings=[list(v) for v in vectors[part]],
+                documents=[chunk.text for chunk in chunks[part]],
+                metadatas=[_chunk_metadata(document, chunk) for chunk in chunks[part]],  # type: ignore[misc]
+            )
+        stale = sorted(old_ids - set(new_ids))
+        if stale:
+            self.collection.delete(ids=stale)
+
+    def delete_document(self, doc_id: str) -> int:
+        """Remove a document's chunks; returns how many there were."""
+        ids = [chunk_id for chunk_id, _ in self._metadatas({"doc_id": doc_id})]
+        if ids:
+            self.collection.delete(ids=ids)
+        return len(ids)
+
+    def search(self, vector: Sequence[float], k: int) -> list[Passage]:
+        """The k chunks closest to the vector, best first, scored by cosine similarity."""
+        if self.count() == 0:
+            return []
+        result = self.collection.query(
+            query_embeddings=[list(vector)], n_results=k, include=["documents", "metadatas", "distances"]
+        )
+        ids = result["ids"][0]
+        texts = (result["documents"] or [[]])[0]
+        metas = (result["metadatas"] or [[]])[0]
+        distances = (result["distances"] or [[]])[0]
+        return [
+            Passage(chunk=_chunk_from_record(i, t, dict(m or {})), score=1.0 - float(d))
+            for i, t, m, d in zip(ids, texts, metas, distances)
+        ]

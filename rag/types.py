@@ -1,0 +1,110 @@
+"""Small frozen value types that flow through the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article: its plain text and what is known about where it came from."""
+
+    id: str
+    text: str
+    title: str
+    source: str = ""
+    url: str = ""
+    published: str = ""  # ISO date (YYYY-MM-DD) when known
+    path: str = ""  # the file it was loaded from, if any
+    content_hash: str = ""  # sha256 of text and metadata; decides whether re-ingest is needed
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of whole sentences of one document, with its character span in the document text."""
+
+    id: str
+    doc_id: str
+    index: int
+    text: str
+    start: int
+    end: int
+    title: str = ""
+    published: str = ""
+    source: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its similarity to the query (higher is closer, at most 1)."""
+
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source behind an answer, down to the supporting sentence.
+
+    `start`/`end` locate the supporting sentence in the document text; `passage_start` is
+    where the passage begins in the document, so the sentence sits at
+    `passage[start - passage_start : end - passage_start]`.
+    """
+
+    n: int
+    doc_id: str
+    title: str
+    published: str
+    source: str
+    url: str
+    passage: str
+    passage_start: int
+    start: int
+    end: int
+    score: float
+
+    @property
+    def sentence(self) -> str:
+        offset = self.start - self.passage_start
+        return self.passage[offset : offset + (self.end - self.start)]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the assistant says, the sources it cites, and what it looked at."""
+
+    text: str
+    refused: bool
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    query: str = ""
+    short_answer: str = ""  # the number, date or name that answers the question, when one stands out
+    confidence: float = 0.0  # support score of the best sentence; refusals fall below the threshold
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        """The `ask --json` shape: answer, refused, and one object per citation."""
+        return {
+            "answer": self.text,
+            "short_answer": self.short_answer,
+            "refused": self.refused,
+            "confidence": round(self.confidence, 4),
+            "citations": [
+                {
+                    "n": c.n,
+                    "doc_id": c.doc_id,
+                    "title": c.title,
+                    "published": c.published,
+                    "source": c.source,
+                    "url": c.url,
+                    "passage": c.passage,
+                    "passage_start": c.passage_start,
+                    "start": c.start,
+                    "end": c.end,
+                    "sentence": c.sentence,
+                    "score": round(c.score, 4),
+                }
+                for c in self.citations
+            ],
+        }

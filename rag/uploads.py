@@ -1,0 +1,58 @@
+"""Untrusted uploads -> files in the corpus folder, under safe generated names.
+
+The browser-supplied name only contributes a slug to the new name; it never becomes a path.
+A file is checked by loading it before it is kept, so a bad upload leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from rag.config import Settings
+from rag.loaders import SUPPORTED_SUFFIXES, LoadError, load_file, slugify
+
+
+class UploadError(ValueError):
+    """An upload that was refused; the message names the file and what to do."""
+
+
+def _label(original_name: str) -> str:
+    """The browser's name made printable, for messages only."""
+    return original_name.replace("\x00", "\\0") or "(no name)"
+
+
+def safe_upload_name(original_name: str, data: bytes) -> str:
+    """`<slug of the name>-<content hash><suffix>`: no directories, no dots but the suffix."""
+    base = PureWindowsPath(PurePosixPath(original_name.replace("\x00", "")).name).name
+    stem, dot, extension = base.rpartition(".")
+    suffix = f".{extension.lower()}" if dot else ""
+    if suffix not in SUPPORTED_SUFFIXES:
+        supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        raise UploadError(f"{_label(original_name)}: unsupported type '{suffix or '(none)'}'; upload {supported}")
+    slug = slugify(stem)[:60] if any(ch.isalnum() for ch in stem) else "upload"
+    return f"{slug}-{hashlib.sha256(data).hexdigest()[:10]}{suffix}"
+
+
+def accept_upload(settings: Settings, original_name: str, data: bytes) -> Path:
+    """Validate an uploaded file and save it into the corpus folder; returns the saved path."""
+    label = _label(original_name)
+    if len(data) > settings.upload_max_bytes:
+        raise UploadError(
+            f"{label}: {len(data):,} bytes is over the {settings.upload_max_bytes:,}-byte limit "
+            "(CITELINE_UPLOAD_MAX_BYTES)"
+        )
+    name = safe_upload_name(original_name, data)
+    with tempfile.TemporaryDirectory() as scratch:
+        candidate = Path(scratch) / name
+        candidate.write_bytes(data)
+        try:
+            load_file(candidate)
+        except LoadError as error:
+            raise UploadError(f"{label}: {error.reason}") from error
+        settings.corpus_dir.mkdir(parents=True, exist_ok=True)
+        target = settings.corpus_dir / name
+        shutil.move(str(candidate), target)
+    return target

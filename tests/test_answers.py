@@ -1,0 +1,75 @@
+"""End-to-end answers over the shipped corpus with the real model and store."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answering import REFUSAL, expected_type, typed_spans
+from rag.pipeline import Assistant
+
+NIS_SENTENCE = "South Korea’s National Intelligence Service (NIS) announced that North Korea had sent 1,500 soldiers"
+
+
+def test_nis_question_is_answered_with_1500_and_cites_the_nis_sentence(assistant: Assistant) -> None:
+    answer = assistant.ask("How many troops did NIS report?")
+    assert not answer.refused
+    assert "1,500" in answer.text and "1,500" in answer.short_answer
+    assert "[1]" in answer.text
+    first = answer.citations[0]
+    assert first.n == 1 and first.doc_id == "north-korean-soldiers-russia"
+    assert NIS_SENTENCE in first.passage and first.sentence.startswith(NIS_SENTENCE)
+    assert first.title.startswith("The Secret Weapon of Russia") and first.published == "2024-10-24"
+
+
+def test_citation_span_points_at_the_sentence_in_the_document(assistant: Assistant, corpus_dir) -> None:
+    from rag.loaders import load_file
+
+    answer = assistant.ask("What is the maximum range of ATACMS?")
+    citation = answer.citations[0]
+    document = load_file(corpus_dir / f"{citation.doc_id}.md")
+    assert document.text[citation.start : citation.end] == citation.sentence
+    assert "190 miles" in citation.sentence
+
+
+@pytest.mark.parametrize(
+    "question", ["Who won the 2018 FIFA World Cup?", "What is the speed of light in a vacuum?", "Best pancake recipe?"]
+)
+def test_questions_the_corpus_cannot_answer_are_refused(assistant: Assistant, question: str) -> None:
+    answer = assistant.ask(question)
+    assert answer.refused and answer.text == REFUSAL and answer.citations == ()
+    assert answer.passages, "the passages looked at are still returned for inspection"
+
+
+def test_every_marker_resolves_to_a_citation(assistant: Assistant) -> None:
+    from rag.citations import cited_numbers
+
+    for question in ("Where are the North Korean troops?", "Who is the Kremlin spokesman?", "When was the pact signed?"):
+        answer = assistant.ask(question)
+        assert set(cited_numbers(answer.text)) == {c.n for c in answer.citations}
+
+
+def test_empty_question_is_a_clear_error(assistant: Assistant) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        assistant.ask("   ")
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [("How many troops?", "number"), ("When did it start?", "date"), ("Who said it?", "name"), ("Why?", None)],
+)
+def test_expected_type(question: str, kind: str | None) -> None:
+    assert expected_type(question) == kind
+
+
+@pytest.mark.parametrize(
+    ("kind", "sentence", "found"),
+    [
+        ("number", "NIS said 1,500 soldiers went.", ["1,500 soldiers"]),
+        ("date", "They signed a pact in June.", ["in June"]),
+        ("name", "It is likely, said Deputy Press Secretary Sabrina Singh.", ["Deputy Press Secretary Sabrina Singh"]),
+        ("name", "Troops are in Russia’s Kursk Oblast.", []),
+        ("name", "“We will see,” Ryder told reporters.", ["Ryder"]),
+    ],
+)
+def test_typed_spans(kind: str, sentence: str, found: list[str]) -> None:
+    assert [sentence[s:e] for s, e in typed_spans(kind, sentence, "Who is in Kursk?")] == found

@@ -1,0 +1,83 @@
+"""The Streamlit chat through streamlit.testing's AppTest, against a real store in tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from rag.config import Settings
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture
+def app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("CITELINE_STORE_DIR", str(settings.store_dir))
+    monkeypatch.setenv("CITELINE_CORPUS_DIR", str(settings.corpus_dir))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()  # first start on an empty store ingests the corpus
+    assert not at.exception
+    return at
+
+
+def assistant_messages(at: AppTest) -> list:
+    return [m for m in at.chat_message if m.name == "assistant"]
+
+
+def test_sidebar_shows_the_corpus(app: AppTest) -> None:
+    metrics = {m.label: m.value for m in app.sidebar.metric}
+    assert metrics["Documents"] == "4"
+    assert int(metrics["Chunks"]) > 4
+
+
+def test_answer_with_cited_passage_and_history_kept(app: AppTest) -> None:
+    app.chat_input[0].set_value("How many troops did NIS report?").run()
+    assert not app.exception
+    [answer] = assistant_messages(app)
+    shown = " ".join(md.value for md in answer.markdown)
+    assert "1,500" in shown
+    expander = answer.expander[0]
+    assert expander.label.startswith("[1] The Secret Weapon of Russia")
+    passage = " ".join(md.value for md in expander.markdown)
+    assert ":orange-background[**South Korea’s National Intelligence Service \\(NIS\\) announced" in passage
+
+    app.chat_input[0].set_value("What is the maximum range of ATACMS?").run()
+    assert not app.exception
+    users = [m for m in app.chat_message if m.name == "user"]
+    assert [u.markdown[0].value for u in users] == ["How many troops did NIS report?", "What is the maximum range of ATACMS?"]
+    first, second = assistant_messages(app)
+    assert "1,500" in " ".join(md.value for md in first.markdown)
+    assert "190 miles" in " ".join(md.value for md in second.markdown)
+
+
+def test_refusal_is_shown_plainly(app: AppTest) -> None:
+    app.chat_input[0].set_value("Who won the 2018 FIFA World Cup?").run()
+    [answer] = assistant_messages(app)
+    assert "could not find an answer" in answer.markdown[0].value
+    assert len(answer.expander) == 0
+
+
+def test_upload_adds_a_document_and_rejects_a_bad_one(app: AppTest, settings: Settings) -> None:
+    good = b"---\ntitle: Drone report\n---\nThe drone report says 77 drones crossed the border on Tuesday.\n"
+    app.sidebar.file_uploader[0].set_value([("../../drones.md", good, "text/markdown"), ("empty.txt", b"", "text/plain")])
+    app.sidebar.button[0].click().run()
+    assert not app.exception
+    errors = [e.value for e in app.sidebar.error]
+    assert any(e.startswith("empty.txt") and "is empty" in e for e in errors)
+    assert any("1 documents embedded" in s.value for s in app.sidebar.success)
+    saved = [p.name for p in settings.corpus_dir.iterdir() if p.name.startswith("drones-")]
+    assert len(saved) == 1 and not (settings.corpus_dir.parent.parent / "drones.md").exists()
+    app.chat_input[0].set_value("How many drones crossed the border?").run()
+    assert "77 drones" in " ".join(md.value for md in assistant_messages(app)[0].markdown)
+
+
+def test_document_text_is_escaped_not_rendered(app: AppTest, settings: Settings) -> None:
+    hostile = b"---\ntitle: Markup test\n---\nThe <b>council</b> approved *12 bridges* in [town](http://evil.example) today.\n"
+    app.sidebar.file_uploader[0].set_value([("markup.md", hostile, "text/markdown")])
+    app.sidebar.button[0].click().run()
+    app.chat_input[0].set_value("How many bridges did the council approve?").run()
+    [answer] = assistant_messages(app)
+    shown = " ".join(md.value for md in answer.markdown)
+    assert "\\<b\\>council\\</b\\>" in shown and "\\*12 bridges\\*" in shown and "\\[town\\]" in shown

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+
+from rag.citations import cited_numbers, escape_markdown, highlight_segments, strip_invalid_markers
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("A [1] b [2] c [1].", [1, 2]), ("none", []), ("[10] and [3]", [10, 3]), ("[x] [ 1]", [])],
+)
+def test_cited_numbers(text: str, expected: list[int]) -> None:
+    assert cited_numbers(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "valid", "expected"),
+    [
+        ("Claim [1]. Other [3].", [1, 2], "Claim [1]. Other."),
+        ("Claim [1][2].", [2], "Claim[2]."),
+        ("Nothing to strip.", [1], "Nothing to strip."),
+        ("Invented [7]", [], "Invented"),
+    ],
+)
+def test_strip_invalid_markers(text: str, valid: list[int], expected: str) -> None:
+    assert strip_invalid_markers(text, valid) == expected
+
+
+@pytest.mark.parametrize(
+    ("passage", "start", "end", "expected"),
+    [
+        ("abc def ghi", 4, 7, [("abc ", False), ("def", True), (" ghi", False)]),
+        ("abc", 0, 3, [("abc", True)]),
+        ("abc", -5, 99, [("abc", True)]),
+        ("abc", 2, 1, [("ab", False), ("c", False)]),
+    ],
+)
+def test_highlight_segments(passage: str, start: int, end: int, expected: list[tuple[str, bool]]) -> None:
+    assert highlight_segments(passage, start, end) == expected
+
+
+def test_escape_markdown_neutralises_markup() -> None:
+    escaped = escape_markdown("<script>x</script> *bold* [link](http://e) # h")
+    assert "<" not in escaped.replace("\\<", "")
+    assert "\\*bold\\*" in escaped and "\\[link\\]" in escaped

@@ -1,0 +1,75 @@
+"""The CLI, in process through main(argv) and once as a real `python -m rag` subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.__main__ import main
+from rag.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("CITELINE_STORE_DIR", str(settings.store_dir))
+    monkeypatch.setenv("CITELINE_CORPUS_DIR", str(settings.corpus_dir))
+    return settings
+
+
+def test_ingest_twice_then_ask_list_remove(cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest"]) == 0
+    assert capsys.readouterr().out.startswith("4 documents embedded")
+    assert main(["ingest", str(cli_env.corpus_dir)]) == 0
+    assert capsys.readouterr().out.startswith("0 documents embedded")
+
+    assert main(["ask", "--json", "How many troops did NIS report?"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["refused"] is False and "1,500" in payload["answer"]
+    citation = payload["citations"][0]
+    assert {"n", "doc_id", "title", "passage", "start", "end"} <= citation.keys()
+    assert "(NIS) announced that North Korea had sent 1,500 soldiers" in citation["passage"]
+
+    assert main(["ask", "How many troops did NIS report?"]) == 0
+    text = capsys.readouterr().out
+    assert "1,500" in text and "Sources:" in text and "[1] The Secret Weapon of Russia" in text
+
+    assert main(["list"]) == 0
+    assert "north-korean-soldiers-russia" in capsys.readouterr().out
+    assert main(["remove", "north-korean-soldiers-russia"]) == 0
+    assert main(["remove", "north-korean-soldiers-russia"]) == 1
+    assert "no document with id" in capsys.readouterr().err
+
+
+def test_ingest_reports_bad_files_by_name_and_exits_1(cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    (cli_env.corpus_dir / "empty.md").write_text("")
+    assert main(["ingest"]) == 1
+    captured = capsys.readouterr()
+    assert "4 documents embedded" in captured.out
+    assert "empty.md: is empty" in captured.err
+
+
+def test_mismatched_store_is_a_clear_error(cli_env: Settings, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert main(["ingest"]) == 0
+    monkeypatch.setenv("CITELINE_CHUNK_MAX_CHARS", "300")
+    assert main(["list"]) == 2
+    assert "--rebuild" in capsys.readouterr().err
+
+
+def test_python_dash_m_rag_refuses_an_off_topic_question(cli_env: Settings) -> None:
+    env = {**os.environ, "CITELINE_STORE_DIR": str(cli_env.store_dir), "CITELINE_CORPUS_DIR": str(cli_env.corpus_dir)}
+    ingest = subprocess.run([sys.executable, "-m", "rag", "ingest"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert ingest.returncode == 0, ingest.stderr
+    asked = subprocess.run(
+        [sys.executable, "-m", "rag", "ask", "--json", "Who won the 2018 FIFA World Cup?"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    assert asked.returncode == 0, asked.stderr
+    payload = json.loads(asked.stdout)
+    assert payload["refused"] is True and payload["citations"] == []

@@ -1,0 +1,84 @@
+"""Incremental ingest into a real Chroma store in tmp_path, with the real model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+from rag.pipeline import Assistant
+from rag.store import StoreMismatchError
+
+
+def snapshot(assistant: Assistant) -> dict[str, object]:
+    """Everything stored: ids, texts and metadata, for before/after comparisons."""
+    got = assistant.store.collection.get(include=["documents", "metadatas"])
+    return {i: (t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
+
+def test_second_ingest_embeds_nothing(assistant: Assistant) -> None:
+    before = snapshot(assistant)
+    report = assistant.ingest()
+    assert report.embedded == 0 and report.chunks_embedded == 0
+    assert len(report.unchanged) == 4
+    assert snapshot(assistant) == before
+
+
+def test_changed_document_is_replaced_and_deleted_one_removed(assistant: Assistant, corpus_dir: Path) -> None:
+    target = corpus_dir / "2024-11-18-north-korean-troops-enter-kursk-where-ukrainians-are-fighting.md"
+    target.write_text(target.read_text().replace("about 190 miles", "about 300 kilometres"))
+    (corpus_dir / "north-korean-soldiers-russia.md").unlink()
+    report = assistant.ingest()
+    assert report.updated == [target.stem]
+    assert report.removed == ["north-korean-soldiers-russia"]
+    assert report.added == [] and len(report.unchanged) == 2
+    texts = " ".join(t for t, _ in snapshot(assistant).values())
+    assert "300 kilometres" in texts and "190 miles" not in texts
+    assert "north-korean-soldiers-russia" not in {d.doc_id for d in assistant.documents()}
+
+
+def test_chunk_ids_are_deterministic_across_stores(settings: Settings, tmp_path: Path) -> None:
+    first = Assistant.from_settings(settings)
+    first.ingest()
+    second = Assistant.from_settings(settings.model_copy(update={"store_dir": tmp_path / "other"}))
+    second.ingest()
+    assert snapshot(first).keys() == snapshot(second).keys()
+
+
+def test_bad_files_are_reported_and_the_rest_lands(assistant: Assistant, corpus_dir: Path) -> None:
+    before = snapshot(assistant)
+    (corpus_dir / "empty.txt").write_bytes(b"")
+    (corpus_dir / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    (corpus_dir / "corrupt.pdf").write_bytes(b"%PDF-1.7\n%broken\n1 0 obj <<")
+    (corpus_dir / "new-story.md").write_text("---\ntitle: New story\n---\nThe new story says 42 drones were seen.\n")
+    report = assistant.ingest()
+    failed = {Path(error.path).name: error.reason for error in report.failed}
+    assert set(failed) == {"empty.txt", "binary.txt", "corrupt.pdf"}
+    assert "empty" in failed["empty.txt"] and "binary" in failed["binary.txt"] and "PDF" in failed["corrupt.pdf"]
+    assert report.added == ["new-story"]
+    after = snapshot(assistant)
+    assert all(after[key] == value for key, value in before.items()), "nothing already stored changed"
+
+
+def test_remove_document(assistant: Assistant) -> None:
+    chunks_before = assistant.chunk_count()
+    removed = assistant.remove("north-korean-soldiers-russia")
+    assert removed > 0 and assistant.chunk_count() == chunks_before - removed
+    assert assistant.remove("no-such-doc") == 0
+
+
+def test_store_built_with_another_model_is_refused(assistant: Assistant, settings: Settings) -> None:
+    # Only one model exists offline here; any other name must be refused before it is loaded.
+    other = Assistant.from_settings(settings.model_copy(update={"embedding_model": str(Path(__file__).parent)}))
+    with pytest.raises(StoreMismatchError, match="embedding_model"):
+        other.documents()
+
+
+def test_store_built_with_other_chunking_is_refused_until_rebuilt(assistant: Assistant, settings: Settings) -> None:
+    chunks_before = assistant.chunk_count()
+    changed = Assistant.from_settings(settings.model_copy(update={"chunk_max_chars": 300}))
+    with pytest.raises(StoreMismatchError, match="chunk_max_chars.*--rebuild"):
+        changed.chunk_count()
+    report = changed.ingest(rebuild=True)
+    assert report.embedded == 4 and changed.chunk_count() > chunks_before

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fpdf import FPDF
+
+from rag.loaders import LoadError, discover, load_file
+
+ARTICLE_HTML = """<!doctype html><html><head><title>Troops arrive | Daily Example</title>
+<meta property="og:site_name" content="Daily Example">
+<meta property="article:published_time" content="2024-11-04T10:00:00Z"></head>
+<body><nav><ul><li><a href="/">Home</a></li><li><a href="/world">World news menu</a></li></ul></nav>
+<article><h1>Troops arrive in Kursk</h1>
+<p>There are 10,000 North Korean troops in the Kursk region, officials said on Monday after a long briefing.</p>
+<p>The officials added that the soldiers had been trained in artillery tactics and trench clearing for weeks.</p>
+<p>Analysts expect the deployment to grow further over the coming months, according to several reports.</p>
+</article>
+<section id="comments" class="comments"><h3>Comments</h3><p class="comment">First! Totally unrelated spam comment here.</p></section>
+<footer>Copyright Daily Example. Subscribe to our newsletter.</footer></body></html>"""
+
+
+def write_pdf(path: Path, lines: list[str], title: str = "") -> Path:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    if title:
+        pdf.set_title(title)
+    for line in lines:
+        pdf.multi_cell(0, 8, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+    return path
+
+
+def test_markdown_with_front_matter(tmp_path: Path) -> None:
+    path = tmp_path / "Some Story.md"
+    path.write_text('---\ntitle: "A title"\nsource: Wire\npublished: 2024-10-30\nurl: https://e.com/a\n---\nBody text here.\n')
+    doc = load_file(path)
+    assert (doc.id, doc.title, doc.source, doc.published, doc.url) == (
+        "some-story", "A title", "Wire", "2024-10-30", "https://e.com/a",
+    )
+    assert doc.text == "Body text here."
+    assert doc.content_hash and load_file(path).content_hash == doc.content_hash
+
+
+def test_markdown_without_front_matter_takes_title_from_heading(tmp_path: Path) -> None:
+    path = tmp_path / "plain.md"
+    path.write_text("# Heading here\n\nFirst paragraph.\n")
+    doc = load_file(path)
+    assert doc.title == "Heading here" and doc.published == "" and "First paragraph." in doc.text
+
+
+def test_txt_file(tmp_path: Path) -> None:
+    path = tmp_path / "note.txt"
+    path.write_text("Short title\nThe body sentence is here.\n", encoding="utf-8")
+    doc = load_file(path)
+    assert doc.title == "Short title" and doc.id == "note"
+
+
+def test_html_keeps_article_and_drops_navigation_and_comments(tmp_path: Path) -> None:
+    path = tmp_path / "troops.html"
+    path.write_text(ARTICLE_HTML)
+    doc = load_file(path)
+    assert "10,000 North Korean troops" in doc.text
+    assert "artillery tactics" in doc.text
+    for chrome in ("World news menu", "unrelated spam comment", "Subscribe to our newsletter"):
+        assert chrome not in doc.text
+    assert "Troops arrive" in doc.title
+    assert doc.published == "2024-11-04"
+
+
+def test_pdf_text_and_title(tmp_path: Path) -> None:
+    path = write_pdf(tmp_path / "report.pdf", ["The Pentagon estimated 11,000 troops.", "Second line."], title="PDF Report")
+    doc = load_file(path)
+    assert "11,000 troops" in doc.text and doc.title == "PDF Report"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("empty.txt", b"", "is empty"),
+        ("blank.md", b"  \n\n ", "is empty"),
+        ("binary.txt", bytes(range(256)) * 4, "binary"),
+        ("latin1.txt", "caf\xe9 ol\xe9".encode("latin-1"), "not valid UTF-8"),
+        ("corrupt.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\ngarbage", "PDF"),
+        ("fake.pdf", b"just some text, not a pdf", "no %PDF header"),
+        ("only-front-matter.md", b"---\ntitle: x\n---\n", "no text"),
+        ("bad-yaml.md", b"---\ntitle: [unclosed\n---\nBody.", "not valid YAML"),
+        ("page.html", b"<html><body><nav>Home</nav></body></html>", "no article text"),
+        ("data.csv", b"a,b\n1,2", "unsupported type"),
+    ],
+)
+def test_bad_files_raise_a_clear_error_naming_the_file(tmp_path: Path, name: str, content: bytes, expected: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(LoadError) as caught:
+        load_file(path)
+    assert name in str(caught.value)
+    assert expected in str(caught.value)
+
+
+def test_discover_walks_folders_and_reports_missing_paths(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.md").write_text("A.")
+    (tmp_path / "sub" / "b.txt").write_text("B.")
+    (tmp_path / "notes.csv").write_text("skip")
+    (tmp_path / ".hidden.md").write_text("skip")
+    files, errors = discover([tmp_path, tmp_path / "missing.md"])
+    assert [f.name for f in files] == ["a.md", "b.txt"]
+    assert len(errors) == 1 and "missing.md" in str(errors[0]) and "does not exist" in str(errors[0])
