@@ -54,7 +54,10 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from rag.pipeline import Assistant
 
-    answer = Assistant.from_settings(settings).ask(args.question)
+    assistant = Assistant.from_settings(settings)
+    if assistant.chunk_count() == 0:
+        print(f"warning: the store at {settings.store_dir} is empty; run `python -m rag ingest` first", file=sys.stderr)
+    answer = assistant.ask(args.question)
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
         return 0

@@ -1,0 +1,16 @@
+"""The README's configuration table stays true to Settings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rag.config import Settings
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_setting_is_documented_with_its_default() -> None:
+    rows = dict(re.findall(r"^\| `(CITELINE_[A-Z_]+)` \| `([^`]*)` \|", README, flags=re.MULTILINE))
+    expected = {f"CITELINE_{name.upper()}": str(field.default) for name, field in Settings.model_fields.items()}
+    assert rows == expected
