@@ -12,7 +12,9 @@ import streamlit as st
 
 from rag.citations import escape_markdown, highlight_segments
 from rag.config import Settings
+from rag.embeddings import EmbeddingModelError
 from rag.pipeline import Assistant
+from rag.store import StoreMismatchError
 from rag.uploads import UploadError, accept_upload
 
 UPLOAD_TYPES = ["txt", "md", "markdown", "html", "htm", "pdf"]
@@ -88,7 +90,11 @@ def add_uploads(assistant: Assistant, settings: Settings, uploads: list[tuple[st
 def main() -> None:
     st.set_page_config(page_title="Citeline", page_icon="📰")
     settings = Settings()
-    assistant = get_assistant(settings.model_dump_json())
+    try:
+        assistant = get_assistant(settings.model_dump_json())
+    except (StoreMismatchError, EmbeddingModelError) as error:
+        st.error(str(error))
+        st.stop()
     render_sidebar(assistant, settings)
 
     st.title("Citeline")

@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = evaluate(assistant, questions)
     if args.calibrate:
         unthresholded = Assistant.from_settings(settings.model_copy(update={"answer_min_score": 0.0}))
-        result.calibration = calibrate(evaluate(unthresholded, questions).records)
+        result.calibration = calibrate(evaluate(unthresholded, questions, label="calibrating").records)
     report = result.report(
         gold=str(args.gold), commit=git_commit(), settings=json.loads(settings.model_dump_json()), ingest=ingest.summary()
     )

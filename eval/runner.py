@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -92,10 +93,15 @@ class EvalResult:
         }
 
 
-def evaluate(assistant: Assistant, questions: Sequence[GoldQuestion], k: int = HIT_K) -> EvalResult:
-    """Ask every question; the assistant's own refusal threshold decides refusals."""
+def evaluate(
+    assistant: Assistant, questions: Sequence[GoldQuestion], k: int = HIT_K, label: str = "questions"
+) -> EvalResult:
+    """Ask every question (with a progress bar on a terminal); the assistant's own refusal
+    threshold decides refusals."""
+    from tqdm import tqdm
+
     records, answers = [], []
-    for question in questions:
+    for question in tqdm(questions, desc=label, unit="q", file=sys.stderr, disable=None):
         answer = assistant.ask(question.question)
         records.append(score_answer(question, answer, k))
         answers.append({"question": question.question, "accepted": list(question.answers), **answer.to_json()})

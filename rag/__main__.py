@@ -88,7 +88,10 @@ def _remove(args: argparse.Namespace, settings: Settings) -> int:
     if not chunks:
         print(f"error: no document with id '{args.doc_id}'; `python -m rag list` shows the ids", file=sys.stderr)
         return 1
-    print(f"removed {args.doc_id} ({chunks} chunks); its file, if any, was left in place")
+    print(
+        f"removed {args.doc_id} ({chunks} chunks). Its file, if any, was left in place: delete it too, "
+        "or the next ingest of its folder adds it back."
+    )
     return 0
 
 

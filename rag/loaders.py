@@ -99,6 +99,8 @@ def _load_markdown(path: Path, data: bytes) -> Document:
     except yaml.YAMLError as exc:
         raise LoadError(path, f"has front matter that is not valid YAML ({exc}); fix the block between the --- lines") from exc
     meta = post.metadata
+    if not isinstance(meta, dict):
+        raise LoadError(path, "has front matter that is not a set of `key: value` lines; fix the block between the --- lines")
     body = post.content
     return make_document(
         doc_id=slugify(str(meta.get("id") or path.stem)),
@@ -132,6 +134,16 @@ def _load_html(path: Path, data: bytes) -> Document:
     )
 
 
+def _pdf_date(info: object) -> object:
+    """The PDF's creation date, or '' when it has none or it cannot be parsed."""
+    if info is None or not info.get("/CreationDate"):  # type: ignore[attr-defined]
+        return ""
+    try:
+        return info.creation_date or ""  # type: ignore[attr-defined]
+    except (ValueError, TypeError):
+        return ""
+
+
 def _load_pdf(path: Path, data: bytes) -> Document:
     import io
 
@@ -146,6 +158,9 @@ def _load_pdf(path: Path, data: bytes) -> Document:
             raise LoadError(path, "is an encrypted PDF; save an unencrypted copy and add that")
         pages = [page.extract_text() or "" for page in reader.pages]
         info = reader.metadata
+        title = str(info.title or "") if info else ""
+        author = str(info.author or "") if info else ""
+        published = _pdf_date(info)
     except LoadError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
@@ -153,13 +168,11 @@ def _load_pdf(path: Path, data: bytes) -> Document:
     text = "\n\n".join(page.strip() for page in pages if page.strip())
     if not text:
         raise LoadError(path, "has no extractable text (it may be scanned images); add a text version instead")
-    title = (info.title if info and info.title else "") or _title_from_text(text, path.stem.replace("-", " "))
-    published = info.creation_date if info and info.get("/CreationDate") else ""
     return make_document(
         doc_id=slugify(path.stem),
         text=text,
-        title=title,
-        source=(info.author if info and info.author else "") or "",
+        title=title or _title_from_text(text, path.stem.replace("-", " ")),
+        source=author,
         published=published,
         path=str(path),
     )

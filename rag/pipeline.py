@@ -51,6 +51,12 @@ class IngestReport:
         )
 
 
+def _another_existing_file(stored_path: str, new_path: str) -> bool:
+    """True when a stored document came from a different file that still exists (an id clash),
+    as opposed to the same file changed or a file that was moved."""
+    return bool(stored_path and new_path and stored_path != new_path and Path(stored_path).exists())
+
+
 class Assistant:
     """Ingest documents and answer questions about them, with citations."""
 
@@ -101,6 +107,9 @@ class Assistant:
             except LoadError as error:
                 failed.append(error)
                 continue
+            except Exception as error:  # noqa: BLE001 - a parser bug on one file must not stop the batch
+                failed.append(LoadError(path, f"could not be read ({type(error).__name__}: {error}); check the file"))
+                continue
             if document.id in seen:
                 failed.append(
                     LoadError(
@@ -133,9 +142,18 @@ class Assistant:
     ) -> None:
         pending = []
         for document in documents:
-            stored = self.store.stored_hash(document.id)
-            if stored == document.content_hash:
+            stored = self.store.stored_origin(document.id)
+            if stored and stored[0] == document.content_hash:
                 report.unchanged.append(document.id)
+                continue
+            if stored and _another_existing_file(stored[1], document.path):
+                report.failed.append(
+                    LoadError(
+                        document.path,
+                        f"has the same document id '{document.id}' as the stored {stored[1]}; "
+                        "rename one file or give it an `id:` in its front matter",
+                    )
+                )
                 continue
             chunks = chunk_document(document, self.settings.chunk_max_chars, self.settings.chunk_overlap_sentences)
             pending.append((document, chunks, stored is None))

@@ -219,10 +219,11 @@ class ChunkStore:
                 return texts
             offset += PAGE
 
-    def stored_hash(self, doc_id: str) -> str | None:
+    def stored_origin(self, doc_id: str) -> tuple[str, str] | None:
+        """(content hash, source path) of a stored document, or None when it is not stored."""
         page = self.collection.get(where={"doc_id": doc_id}, include=["metadatas"], limit=1)
         metas = page["metadatas"] or []
-        return str(metas[0]["doc_hash"]) if metas else None
+        return (str(metas[0]["doc_hash"]), str(metas[0].get("path", ""))) if metas else None
 
     def put_document(self, document: Document, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
         """Store a document's chunks, then drop its older chunks: a failure midway loses nothing."""

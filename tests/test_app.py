@@ -81,3 +81,11 @@ def test_document_text_is_escaped_not_rendered(app: AppTest, settings: Settings)
     [answer] = assistant_messages(app)
     shown = " ".join(md.value for md in answer.markdown)
     assert "\\<b\\>council\\</b\\>" in shown and "\\*12 bridges\\*" in shown and "\\[town\\]" in shown
+
+
+def test_a_store_built_differently_is_a_clear_message(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITELINE_CHUNK_MAX_CHARS", "300")
+    fresh = AppTest.from_file(APP, default_timeout=120)
+    fresh.run()
+    assert not fresh.exception
+    assert "--rebuild" in fresh.error[0].value

@@ -82,3 +82,27 @@ def test_store_built_with_other_chunking_is_refused_until_rebuilt(assistant: Ass
         changed.chunk_count()
     report = changed.ingest(rebuild=True)
     assert report.embedded == 4 and changed.chunk_count() > chunks_before
+
+
+def test_same_id_from_another_existing_file_is_refused(assistant: Assistant, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    clash = elsewhere / "north-korean-soldiers-russia.md"
+    clash.write_text("---\ntitle: Another story\n---\nA different story with the same file name.\n")
+    before = snapshot(assistant)
+    report = assistant.ingest([clash])
+    assert report.embedded == 0
+    [error] = report.failed
+    assert error.path == str(clash.resolve()) and "same document id" in error.reason and "`id:`" in error.reason
+    assert snapshot(assistant) == before
+
+
+def test_a_moved_file_replaces_its_stored_copy(assistant: Assistant, corpus_dir: Path, tmp_path: Path) -> None:
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    source = corpus_dir / "north-korean-soldiers-russia.md"
+    target = moved / source.name
+    target.write_text(source.read_text().replace("1,500 soldiers", "1,600 soldiers"))
+    source.unlink()
+    report = assistant.ingest([target])
+    assert report.updated == ["north-korean-soldiers-russia"] and not report.failed
