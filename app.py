@@ -1,12 +1,15 @@
 """Citeline chat: ask questions about the corpus and see the passages behind every answer.
 
-Thin on purpose: rag/ does the work; this script renders and keeps the chat state.
+Thin on purpose: rag/ does the work; this script renders and keeps the chat state. Every piece
+of document text and metadata is escaped before it reaches Markdown, so nothing in a document
+can render as markup, a link or an image.
 Run with `make run` (or `streamlit run app.py` after `python -m rag ingest`).
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import streamlit as st
 
@@ -21,12 +24,21 @@ UPLOAD_TYPES = ["txt", "md", "markdown", "html", "htm", "pdf"]
 
 
 @st.cache_resource(show_spinner="Loading the embedding model and the store…")
-def get_assistant(settings_json: str) -> Assistant:
-    """One Assistant (model + store) per settings, shared by every rerun and session."""
+def get_assistant(settings_json: str) -> tuple[Assistant, list[str]]:
+    """One Assistant (model + store) per settings, shared by every rerun and session, with the
+    files that failed when the shipped corpus was indexed on first start."""
     assistant = Assistant.from_settings(Settings.model_validate_json(settings_json))
+    failures: list[str] = []
     if assistant.chunk_count() == 0:
-        assistant.ingest()  # first start on an empty store: index the shipped corpus
-    return assistant
+        failures = [str(error) for error in assistant.ingest().failed]
+    return assistant, failures
+
+
+def safe_link(url: str) -> str | None:
+    """An http(s) URL made safe to place inside a Markdown link, or None."""
+    if not url.startswith(("http://", "https://")):
+        return None
+    return quote(url, safe=":/?&=#%+,;@~!$*'")
 
 
 def render_passage(citation: dict[str, Any]) -> str:
@@ -45,20 +57,25 @@ def render_answer(answer: dict[str, Any]) -> None:
     st.markdown(escape_markdown(answer["answer"]))
     for citation in answer["citations"]:
         meta = " · ".join(part for part in (citation["published"], citation["source"]) if part)
-        with st.expander(f"[{citation['n']}] {citation['title']} — {meta}"):
+        with st.expander(escape_markdown(f"[{citation['n']}] {citation['title']} — {meta}")):
             st.markdown(render_passage(citation))
-            if citation["url"].startswith(("http://", "https://")):
-                st.markdown(f"[Open the original]({citation['url']})")
-            st.caption(f"Document `{citation['doc_id']}`, characters {citation['start']}–{citation['end']}")
+            link = safe_link(citation["url"])
+            if link:
+                st.markdown(f"[Open the original]({link})")
+            st.caption(
+                f"Document {escape_markdown(citation['doc_id'])}, characters {citation['start']}–{citation['end']}"
+            )
 
 
-def render_sidebar(assistant: Assistant, settings: Settings) -> None:
+def render_sidebar(assistant: Assistant, settings: Settings, startup_failures: list[str]) -> None:
     with st.sidebar:
         st.header("Corpus")
         documents = assistant.documents()
         left, right = st.columns(2)
         left.metric("Documents", len(documents))
         right.metric("Chunks", sum(d.chunks for d in documents))
+        for failure in startup_failures:
+            st.warning(f"Not indexed: {escape_markdown(failure)}")
         with st.expander("Documents"):
             for doc in documents:
                 st.markdown(f"- {escape_markdown(doc.title)} ({escape_markdown(doc.published or 'undated')})")
@@ -76,14 +93,14 @@ def add_uploads(assistant: Assistant, settings: Settings, uploads: list[tuple[st
         try:
             saved.append(accept_upload(settings, name, data))
         except UploadError as error:
-            st.error(str(error))
+            st.error(escape_markdown(str(error)))
     if not saved:
         return
     bar = st.progress(0.0, text="Embedding…")
     report = assistant.ingest(saved, progress=lambda done, total: bar.progress(done / total, text="Embedding…"))
     bar.empty()
     for error in report.failed:
-        st.error(f"{error}")
+        st.error(escape_markdown(str(error)))
     st.success(report.summary())
 
 
@@ -91,11 +108,11 @@ def main() -> None:
     st.set_page_config(page_title="Citeline", page_icon="📰")
     settings = Settings()
     try:
-        assistant = get_assistant(settings.model_dump_json())
+        assistant, startup_failures = get_assistant(settings.model_dump_json())
     except (StoreMismatchError, EmbeddingModelError) as error:
-        st.error(str(error))
+        st.error(escape_markdown(str(error)))
         st.stop()
-    render_sidebar(assistant, settings)
+    render_sidebar(assistant, settings, startup_failures)
 
     st.title("Citeline")
     st.caption("Answers from your news articles, with the passages they rest on.")
@@ -107,7 +124,7 @@ def main() -> None:
             else:
                 render_answer(message["answer"])
 
-    question = st.chat_input("Ask about the articles, e.g. How many troops did NIS report?")
+    question = (st.chat_input("Ask about the articles, e.g. How many troops did NIS report?") or "").strip()
     if not question:
         return
     with st.chat_message("user"):

@@ -7,10 +7,14 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.config import Settings
 from rag.embeddings import EmbeddingModelError
 from rag.store import StoreMismatchError
+
+if TYPE_CHECKING:
+    from rag.pipeline import Assistant
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,16 +55,29 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.failed else 0
 
 
-def _ask(args: argparse.Namespace, settings: Settings) -> int:
+def _existing_assistant(settings: Settings) -> Assistant | None:
+    """The Assistant over an existing store, or None after saying how to create one."""
     from rag.pipeline import Assistant
 
     assistant = Assistant.from_settings(settings)
+    if not assistant.store.exists():
+        print(f"error: there is no store at {settings.store_dir} yet; run `python -m rag ingest` first", file=sys.stderr)
+        return None
+    return assistant
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    assistant = _existing_assistant(settings)
+    if assistant is None:
+        return 1
     if assistant.chunk_count() == 0:
         print(f"warning: the store at {settings.store_dir} is empty; run `python -m rag ingest` first", file=sys.stderr)
     answer = assistant.ask(args.question)
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
         return 0
+    if answer.short_answer:
+        print(f"Answer: {answer.short_answer}\n")
     print(answer.text)
     if answer.citations:
         print("\nSources:")
@@ -72,9 +89,10 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _list(settings: Settings) -> int:
-    from rag.pipeline import Assistant
-
-    documents = Assistant.from_settings(settings).documents()
+    assistant = _existing_assistant(settings)
+    if assistant is None:
+        return 1
+    documents = assistant.documents()
     for doc in documents:
         print(f"{doc.doc_id}\t{doc.published or '-'}\t{doc.chunks} chunks\t{doc.title}")
     print(f"{len(documents)} documents, {sum(d.chunks for d in documents)} chunks", file=sys.stderr)
@@ -82,9 +100,10 @@ def _list(settings: Settings) -> int:
 
 
 def _remove(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.pipeline import Assistant
-
-    chunks = Assistant.from_settings(settings).remove(args.doc_id)
+    assistant = _existing_assistant(settings)
+    if assistant is None:
+        return 1
+    chunks = assistant.remove(args.doc_id)
     if not chunks:
         print(f"error: no document with id '{args.doc_id}'; `python -m rag list` shows the ids", file=sys.stderr)
         return 1

@@ -11,17 +11,22 @@ import numpy as np
 
 from rag.chunking import sentence_spans
 from rag.embeddings import Embedder
-from rag.lexical import TOKEN, stem, terms
+from rag.lexical import STOPWORDS, TOKEN, stem, terms
 from rag.types import Answer, Citation, Passage
 
 REFUSAL = "I could not find an answer to that in the documents I have."
 
+_AMOUNT = r"\$?\d(?:[\d,.]*\d)?"
+_SCALE = r"(?:\s?%|\s?(?:percent|million|billion|trillion|thousand|hundred)\b)"
+# A quantity: optional hedge, a number with optional scale, an optional range, and the next word
+# as a possible unit ("1,500 soldiers"); a unit that is a stopword ("12 were") is trimmed later.
 _NUMBER = re.compile(
-    r"(?:about |around |approximately |nearly |some |over |more than |up to )?"
-    r"\$?\d[\d,.]*(?:\s?(?:%|percent|million|billion|thousand|hundred))?"
-    r"(?:\s(?:to|and|or|-)\s\d[\d,.]*(?:\s?(?:million|billion|thousand))?)?"
-    r"(?:\s[a-z]+)?"
+    r"(?<![\w.-])(?:(?i:about|around|approximately|nearly|almost|some|over|under|more than|fewer than|"
+    r"less than|up to|at least) )?"
+    rf"(?P<value>{_AMOUNT})(?P<scale>{_SCALE})?(?:\s(?:to|and|or|-)\s{_AMOUNT}{_SCALE}?)?"
+    r"(?:\s(?P<unit>[a-z][a-z-]+))?"
 )
+_YEAR = re.compile(r"(?:19|20)\d\d")
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _DATE = re.compile(
     rf"\b(?:(?:{_MONTHS})\s+\d{{1,2}}(?:,\s*\d{{4}})?|\d{{1,2}}\s+(?:{_MONTHS})(?:\s+\d{{4}})?|(?:{_MONTHS})\s+\d{{4}}"
@@ -30,8 +35,12 @@ _DATE = re.compile(
 )
 # Runs of capitalised words; a possessive ends a run ("Russia’s Kursk" is not one name).
 _CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z.-]+(?:\s+[A-Z][a-zA-Z.-]+)*")
-_SPEECH = re.compile(r"^\s*(said|says|told|stated|announced|added|wrote)\b")
-_SPEECH_BEFORE = re.compile(r"\b(said|says|told|stated|announced|added|wrote),?\s*$")
+_SPEECH_VERBS = r"(?:said|says|told|stated|announced|added|wrote|warned|claimed)"
+_SPEECH = re.compile(rf"^[,\s]*{_SPEECH_VERBS}\b")
+_SPEECH_BEFORE = re.compile(rf"\b{_SPEECH_VERBS},?\s*$")
+_WHO_SAID = re.compile(rf"\bwho\s+(?:has\s+|had\s+)?{_SPEECH_VERBS}\b", re.IGNORECASE)
+# Words that follow a number without being its unit.
+_NOT_UNITS = frozenset("including while because since until like per than".split())
 
 
 def question_weights(question: str, idf: Callable[[str], float]) -> dict[str, float]:
@@ -62,17 +71,15 @@ def expected_type(question: str) -> str | None:
 
 def typed_spans(kind: str, sentence: str, question: str) -> list[tuple[int, int]]:
     """Spans in the sentence that could be an answer of the given kind (and are not in the question)."""
-    if kind == "number":
-        pattern = _NUMBER
-    elif kind == "date":
-        pattern = _DATE
-    else:
-        pattern = _CAPITALISED
     asked = {stem(t) for t in TOKEN.findall(question)}
+    if kind == "number":
+        return _number_spans(sentence, asked, wants_year=bool(re.search(r"\byears?\b", question, re.I)))
+    pattern = _DATE if kind == "date" else _CAPITALISED
+    speaker_asked = kind == "name" and bool(_WHO_SAID.search(question))
     spans = []
     for match in pattern.finditer(sentence):
         new_words = {stem(t) for t in TOKEN.findall(match.group(0))} - asked
-        if kind == "name" and not _looks_like_a_name(sentence, match, len(new_words)):
+        if kind == "name" and not _looks_like_a_name(sentence, match, len(new_words), speaker_asked):
             continue
         if new_words:
             end = match.end()
@@ -82,14 +89,30 @@ def typed_spans(kind: str, sentence: str, question: str) -> list[tuple[int, int]
     return spans
 
 
-def _looks_like_a_name(sentence: str, match: re.Match[str], new_words: int) -> bool:
+def _number_spans(sentence: str, asked: set[str], wants_year: bool) -> list[tuple[int, int]]:
+    spans = []
+    for match in _NUMBER.finditer(sentence):
+        if not wants_year and not match.group("scale") and _YEAR.fullmatch(match.group("value")):
+            continue  # "In 2023, 40 people died": 2023 is not the count
+        end = match.end()
+        unit = match.group("unit")
+        if unit and (match.group("scale") or unit in STOPWORDS or unit in _NOT_UNITS):
+            end = match.start("unit") - 1
+        if {stem(t) for t in TOKEN.findall(sentence[match.start() : end])} - asked:
+            spans.append((match.start(), end))
+    return spans
+
+
+def _looks_like_a_name(sentence: str, match: re.Match[str], new_words: int, speaker_asked: bool) -> bool:
     """A person or organisation: two or more new capitalised words ("Sabrina Singh"), or one
-    new word right before or after a speech verb ("Ryder said", "said Singh")."""
-    if new_words >= 2:
-        return True
+    new word right before or after a speech verb ("Ryder said", "said Singh"). When the
+    question asks who said something, only a name next to a speech verb will do."""
     before = sentence[max(0, match.start() - 12) : match.start()]
     after = sentence[match.end() : match.end() + 12]
-    return new_words == 1 and bool(_SPEECH.search(after) or _SPEECH_BEFORE.search(before))
+    next_to_speech = bool(_SPEECH.search(after) or _SPEECH_BEFORE.search(before))
+    if speaker_asked:
+        return new_words >= 1 and next_to_speech
+    return new_words >= 2 or (new_words == 1 and next_to_speech)
 
 
 @dataclass(frozen=True)
@@ -97,6 +120,7 @@ class ScoredSentence:
     """A candidate supporting sentence, located in its document, with how it was scored."""
 
     passage_rank: int
+    doc_id: str
     start: int  # in the document
     end: int
     text: str
@@ -109,6 +133,7 @@ class ScoredSentence:
 @dataclass(frozen=True)
 class _Candidate:
     passage_rank: int
+    doc_id: str
     start: int
     end: int
     text: str
@@ -126,7 +151,10 @@ def _candidates(passages: Sequence[Passage]) -> list[_Candidate]:
             after = chunk.text[spans[i + 1][0] : spans[i + 1][1]] if i + 1 < len(spans) else ""
             found.setdefault(
                 (chunk.doc_id, chunk.start + s),
-                _Candidate(rank, chunk.start + s, chunk.start + e, chunk.text[s:e], f"{chunk.title}\n{before}\n{after}"),
+                _Candidate(
+                    rank, chunk.doc_id, chunk.start + s, chunk.start + e, chunk.text[s:e],
+                    f"{chunk.title}\n{before}\n{after}",
+                ),
             )
     return list(found.values())
 
@@ -180,7 +208,7 @@ class ExtractiveAnswerer:
                 score *= self.MISSING_TYPE_PENALTY
             scored.append(
                 ScoredSentence(
-                    candidate.passage_rank, candidate.start, candidate.end, candidate.text,
+                    candidate.passage_rank, candidate.doc_id, candidate.start, candidate.end, candidate.text,
                     float(similarity), lexical, has_type, score,
                 )
             )
@@ -193,12 +221,17 @@ class ExtractiveAnswerer:
         if best < self.min_score:
             return Answer(text=REFUSAL, refused=True, passages=tuple(passages), query=question, confidence=best)
         chosen = [scored[0]]
+        follower = self._follower(scored[0], scored)
+        if follower is not None:
+            # "...the Pentagon press secretary said." then "Ryder also said...": the name is next door.
+            chosen.append(follower)
         for candidate in scored[1:]:
             if len(chosen) >= self.max_sentences:
                 break
-            # A second sentence only when nearly as good: it adds a source or a figure, not noise.
-            if candidate.score >= max(self.min_score, 0.9 * best) and candidate.has_type:
+            # Another sentence only when nearly as good: it adds a source or a figure, not noise.
+            if candidate not in chosen and candidate.score >= max(self.min_score, 0.9 * best) and candidate.has_type:
                 chosen.append(candidate)
+        short = next((a for a in (self._short_answer(question, c.text) for c in chosen) if a), "")
         chosen.sort(key=lambda s: (s.passage_rank, s.start))
         citations: list[Citation] = []
         parts: list[str] = []
@@ -227,9 +260,18 @@ class ExtractiveAnswerer:
             citations=tuple(citations),
             passages=tuple(passages),
             query=question,
-            short_answer=self._short_answer(question, scored[0].text),
+            short_answer=short,
             confidence=best,
         )
+
+    def _follower(self, best: ScoredSentence, scored: Sequence[ScoredSentence]) -> ScoredSentence | None:
+        """The sentence right after the best one, when the best lacks the kind of answer asked
+        for and the next sentence of the same document has it."""
+        if best.has_type or self.max_sentences < 2:
+            return None
+        after = [s for s in scored if s.doc_id == best.doc_id and s.start > best.end]
+        following = min(after, key=lambda s: s.start, default=None)
+        return following if following is not None and following.has_type else None
 
     @staticmethod
     def _short_answer(question: str, sentence: str) -> str:

@@ -24,17 +24,36 @@ ABBREVIATIONS = frozenset(
 _END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
+_LINE_BREAK = re.compile(r"\n")
+_LIST_OR_HEADING = re.compile(r"^(#{1,6}\s|[-*•–]\s|\d{1,3}[.)]\s|>)")
 
 
 def _is_abbreviation(text: str, period_at: int) -> bool:
     """True when the period at `period_at` closes an abbreviation or an initial ("J.")."""
-    match = _WORD_BEFORE.search(text, 0, period_at)
+    # Only the last few characters matter; searching from 0 would make splitting quadratic.
+    match = _WORD_BEFORE.search(text, max(0, period_at - 40), period_at)
     if not match:
         return False
     word = match.group(1)
     if len(word) == 1 and word.isupper():
         return True
     return word.lower().rstrip(".") in ABBREVIATIONS
+
+
+def _is_block_break(text: str, newline_at: int) -> bool:
+    """A single newline ends a block (a heading, a list item, a title line) rather than a line
+    that was merely wrapped, as in PDFs and hard-wrapped text, which must stay one sentence."""
+    line = text[text.rfind("\n", 0, newline_at) + 1 : newline_at].strip()
+    following = text[newline_at + 1 : text.find("\n", newline_at + 1) % (len(text) + 1)].strip()
+    if not line or not following:
+        return True
+    if _LIST_OR_HEADING.match(line) or _LIST_OR_HEADING.match(following):
+        return True
+    if following[0].islower():
+        return False  # a wrapped sentence goes on in lower case
+    words = line.split()
+    capitalised = sum(word[:1].isupper() or not word[:1].isalpha() for word in words)
+    return len(words) <= 12 and capitalised / len(words) >= 0.6 and line[-1] not in ",;-"
 
 
 def _next_starts_sentence(text: str, pos: int) -> bool:
@@ -48,9 +67,9 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     cuts: set[int] = {0, len(text)}
     for para in _PARAGRAPH.finditer(text):
         cuts.add(para.start())
-    for line_end in re.finditer(r"\n", text):
-        # A single newline after a line with no terminal punctuation is a heading or list item.
-        cuts.add(line_end.start())
+    for line in _LINE_BREAK.finditer(text):
+        if _is_block_break(text, line.start()):
+            cuts.add(line.start())
     for end in _END.finditer(text):
         last = end.group(0).rstrip("\"'”’)]")
         if last.endswith(".") and len(last) == 1 and _is_abbreviation(text, end.start()):
@@ -97,6 +116,9 @@ def chunk_spans(text: str, max_chars: int, overlap_sentences: int) -> list[tuple
         if last + 1 >= len(sentences):
             break
         first = max(first + 1, last + 1 - overlap_sentences)
+        if sentences[last + 1][1] - sentences[first][0] > max_chars:
+            first = last + 1  # the overlap would leave no room for anything new
+
     return spans
 
 

@@ -6,7 +6,10 @@ import re
 from collections.abc import Iterable
 
 MARKER = re.compile(r"\[(\d+)\]")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
+# Characters that are Markdown (or Streamlit directive, emoji and math) syntax anywhere...
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>~$|:])")
+# ...and what is syntax only at the start of a line: headings, lists, rules, "1." lists.
+_LINE_START = re.compile(r"^(\s*)([#+\-=]|\d+(?=[.)]))", re.MULTILINE)
 
 
 def cited_numbers(text: str) -> list[int]:
@@ -20,10 +23,11 @@ def cited_numbers(text: str) -> list[int]:
 
 
 def strip_invalid_markers(text: str, valid: Iterable[int]) -> str:
-    """Remove markers that point at no source, and the space before them."""
+    """Remove markers that point at no source, then tidy the spaces they leave behind."""
     allowed = set(valid)
-    cleaned = re.sub(r"\s?\[(\d+)\]", lambda m: m.group(0) if int(m.group(1)) in allowed else "", text)
-    return cleaned.strip()
+    cleaned = MARKER.sub(lambda m: m.group(0) if int(m.group(1)) in allowed else "", text)
+    cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)
+    return re.sub(r"[ \t]{2,}", " ", cleaned).strip()
 
 
 def highlight_segments(passage: str, start: int, end: int) -> list[tuple[str, bool]]:
@@ -39,4 +43,10 @@ def highlight_segments(passage: str, start: int, end: int) -> list[tuple[str, bo
 
 def escape_markdown(text: str) -> str:
     """Backslash-escape Markdown and HTML syntax so document text renders as plain text."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+    def line_start(match: re.Match[str]) -> str:
+        indent, mark = match.group(1), match.group(2)
+        return f"{indent}{mark}\\" if mark.isdigit() else f"{indent}\\{mark}"
+
+    return _LINE_START.sub(line_start, escaped)

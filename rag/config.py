@@ -8,6 +8,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+# Default folders live in the project, whatever the working directory; paths given in the
+# environment are taken as given (relative ones from the working directory).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
@@ -16,11 +19,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CITELINE_", frozen=True, extra="forbid")
 
     corpus_dir: Path = Field(
-        Path("corpus"),
+        PROJECT_ROOT / "corpus",
         description="Folder of articles that `python -m rag ingest` syncs by default and where chat uploads are saved.",
     )
     store_dir: Path = Field(
-        Path(".citeline/store"),
+        PROJECT_ROOT / ".citeline" / "store",
         description="Folder of the embedded Chroma store (git-ignored). Delete it to start over.",
     )
     collection: str = Field(

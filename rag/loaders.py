@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from rag.types import Document
 
-TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
-HTML_SUFFIXES = {".html", ".htm"}
-PDF_SUFFIXES = {".pdf"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf"})
 MIN_HTML_WORDS = 8
 
 
@@ -150,6 +148,9 @@ def _load_pdf(path: Path, data: bytes) -> Document:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
+    # pypdf logs repairs ("EOF marker not found") itself; we report unreadable files by name.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+
     if not data.lstrip().startswith(b"%PDF"):
         raise LoadError(path, "is not a PDF (it has no %PDF header); check the file or its extension")
     try:
@@ -178,6 +179,24 @@ def _load_pdf(path: Path, data: bytes) -> Document:
     )
 
 
+def _load_text(path: Path, data: bytes) -> Document:
+    """Plain text, taken as it is; a short first line becomes the title."""
+    text = _read_text(path, data)
+    return make_document(
+        doc_id=slugify(path.stem), text=text, title=_title_from_text(text, path.stem.replace("-", " ")), path=str(path)
+    )
+
+
+_LOADERS: dict[str, Callable[[Path, bytes], Document]] = {
+    ".txt": _load_text,
+    ".md": _load_markdown,
+    ".markdown": _load_markdown,
+    ".html": _load_html,
+    ".htm": _load_html,
+    ".pdf": _load_pdf,
+}
+
+
 def load_file(path: Path) -> Document:
     """Read one file into a Document, or raise LoadError naming the file and the remedy."""
     suffix = path.suffix.lower()
@@ -190,12 +209,13 @@ def load_file(path: Path) -> Document:
         raise LoadError(path, f"cannot be read ({exc.strerror or exc})") from exc
     if not data.strip():
         raise LoadError(path, "is empty; there is no text to index")
-    if suffix in PDF_SUFFIXES:
-        document = _load_pdf(path, data)
-    elif suffix in HTML_SUFFIXES:
-        document = _load_html(path, data)
-    else:
-        document = _load_markdown(path, data)
+    loader = _LOADERS[suffix]
+    try:
+        document = loader(path, data)
+    except LoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a parser bug on one untrusted file must not escape as a crash
+        raise LoadError(path, f"could not be read ({type(exc).__name__}: {exc}); the file may be damaged") from exc
     if not document.text:
         raise LoadError(path, "has no text after its front matter; add the article body")
     return document

@@ -92,12 +92,33 @@ class Assistant:
         Unchanged documents are skipped by content hash, changed ones replaced, and documents
         that were ingested from a given folder but whose file is gone are removed. A file that
         cannot be loaded is reported in `failed`; it never stops the others or touches what is
-        already stored.
+        already stored. `rebuild` empties the store first, but only when every file loaded.
         """
         began = time.perf_counter()
         paths = list(paths) if paths else [self.settings.corpus_dir]
+        documents, failed = self._load(paths)
+        report = IngestReport(failed=failed)
         if rebuild:
+            if failed or not documents:
+                report.failed.append(
+                    LoadError(
+                        ", ".join(map(str, paths)),
+                        "--rebuild needs every file to load and at least one document; "
+                        "the store was left as it was. Fix or remove the files above and run it again",
+                    )
+                )
+                return report
             self.store.reset()
+        else:
+            report.removed = self._remove_deleted(paths)
+        self._store_documents(documents, report, progress)
+        report.seconds = time.perf_counter() - began
+        self._term_stats = None
+        return report
+
+    @staticmethod
+    def _load(paths: Sequence[Path]) -> tuple[list[Document], list[LoadError]]:
+        """Load every file under the paths; duplicate ids within the batch are errors."""
         files, failed = discover(paths)
         documents: list[Document] = []
         seen: dict[str, str] = {}
@@ -106,9 +127,6 @@ class Assistant:
                 document = load_file(path)
             except LoadError as error:
                 failed.append(error)
-                continue
-            except Exception as error:  # noqa: BLE001 - a parser bug on one file must not stop the batch
-                failed.append(LoadError(path, f"could not be read ({type(error).__name__}: {error}); check the file"))
                 continue
             if document.id in seen:
                 failed.append(
@@ -121,12 +139,7 @@ class Assistant:
                 continue
             seen[document.id] = str(path)
             documents.append(replace(document, path=str(path.resolve())))
-        report = IngestReport(failed=failed)
-        report.removed = self._remove_deleted(paths)
-        self._store_documents(documents, report, progress)
-        report.seconds = time.perf_counter() - began
-        self._term_stats = None
-        return report
+        return documents, failed
 
     def ingest_documents(self, documents: Sequence[Document], progress: IngestProgress | None = None) -> IngestReport:
         """Store already-built Documents (for datasets that are not files), skipping unchanged ones."""
@@ -144,6 +157,8 @@ class Assistant:
         for document in documents:
             stored = self.store.stored_origin(document.id)
             if stored and stored[0] == document.content_hash:
+                if document.path and stored[1] != document.path and not Path(stored[1]).exists():
+                    self.store.set_path(document.id, document.path)  # moved: remember where it lives now
                 report.unchanged.append(document.id)
                 continue
             if stored and _another_existing_file(stored[1], document.path):

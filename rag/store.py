@@ -115,6 +115,10 @@ class ChunkStore:
     def path(self) -> Path:
         return self.settings.store_dir
 
+    def exists(self) -> bool:
+        """Whether a store has been created at the configured folder (without creating one)."""
+        return (self.path / "chroma.sqlite3").exists()
+
     @property
     def collection(self) -> Collection:
         if self._collection is None:
@@ -224,6 +228,12 @@ class ChunkStore:
         page = self.collection.get(where={"doc_id": doc_id}, include=["metadatas"], limit=1)
         metas = page["metadatas"] or []
         return (str(metas[0]["doc_hash"]), str(metas[0].get("path", ""))) if metas else None
+
+    def set_path(self, doc_id: str, path: str) -> None:
+        """Record a new source path for a document's chunks (the file moved, its text did not)."""
+        rows = self._metadatas({"doc_id": doc_id})
+        if rows:
+            self.collection.update(ids=[i for i, _ in rows], metadatas=[{**m, "path": path} for _, m in rows])
 
     def put_document(self, document: Document, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
         """Store a document's chunks, then drop its older chunks: a failure midway loses nothing."""

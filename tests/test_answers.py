@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering import REFUSAL, expected_type, typed_spans
+from rag.answering import REFUSAL, ExtractiveAnswerer, expected_type, typed_spans
 from rag.pipeline import Assistant
 
 NIS_SENTENCE = "South Korea’s National Intelligence Service (NIS) announced that North Korea had sent 1,500 soldiers"
@@ -73,3 +73,22 @@ def test_expected_type(question: str, kind: str | None) -> None:
 )
 def test_typed_spans(kind: str, sentence: str, found: list[str]) -> None:
     assert [sentence[s:e] for s, e in typed_spans(kind, sentence, "Who is in Kursk?")] == found
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "short"),
+    [
+        ("How many bridges were closed?", "Officials said 12 were closed last week.", "12"),
+        ("How much did the council spend?", "The council spent $45 million on roads.", "$45 million"),
+        ("How many people died?", "In 2023, 40 people died in floods.", "40 people"),
+        ("How many troops did NIS report?", "NIS said 1,500 soldiers, including special forces, went.", "1,500 soldiers"),
+        ("How many troops are there?", "Officials estimate 11,000 to 12,000 North Korean troops.", "11,000 to 12,000"),
+        ("What percentage voted yes?", "About 52% voted yes.", "About 52%"),
+        ("In what year was it built?", "It was built in 1889 by Eiffel.", ""),
+        ("Who said Putin will not prevail?", "“Putin will not prevail, even with help from North Korea,” the secretary said.", ""),
+        ("Who said Putin will not prevail?", "“Putin will not prevail,” Austin said.", "Austin"),
+        ("Who is the spokesman?", "Kremlin spokesman Dmitry Peskov dismissed the claims.", "Dmitry Peskov"),
+    ],
+)
+def test_short_answer(question: str, sentence: str, short: str) -> None:
+    assert ExtractiveAnswerer._short_answer(question, sentence) == short

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,11 @@ def app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     return at
 
 
+def plain(markdown: str) -> str:
+    """Markdown source with backslash escapes removed: the text a reader sees."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
 def assistant_messages(at: AppTest) -> list:
     return [m for m in at.chat_message if m.name == "assistant"]
 
@@ -39,7 +45,7 @@ def test_answer_with_cited_passage_and_history_kept(app: AppTest) -> None:
     shown = " ".join(md.value for md in answer.markdown)
     assert "1,500" in shown
     expander = answer.expander[0]
-    assert expander.label.startswith("[1] The Secret Weapon of Russia")
+    assert plain(expander.label).startswith("[1] The Secret Weapon of Russia: Will North Korean Soldiers Fight?")
     passage = " ".join(md.value for md in expander.markdown)
     assert ":orange-background[**South Korea’s National Intelligence Service \\(NIS\\) announced" in passage
 
@@ -65,22 +71,37 @@ def test_upload_adds_a_document_and_rejects_a_bad_one(app: AppTest, settings: Se
     app.sidebar.button[0].click().run()
     assert not app.exception
     errors = [e.value for e in app.sidebar.error]
-    assert any(e.startswith("empty.txt") and "is empty" in e for e in errors)
-    assert any("1 documents embedded" in s.value for s in app.sidebar.success)
+    assert any(plain(e).startswith("empty.txt") and "is empty" in e for e in errors)
+    assert any("1 documents embedded" in plain(s.value) for s in app.sidebar.success)
     saved = [p.name for p in settings.corpus_dir.iterdir() if p.name.startswith("drones-")]
     assert len(saved) == 1 and not (settings.corpus_dir.parent.parent / "drones.md").exists()
     app.chat_input[0].set_value("How many drones crossed the border?").run()
     assert "77 drones" in " ".join(md.value for md in assistant_messages(app)[0].markdown)
 
 
-def test_document_text_is_escaped_not_rendered(app: AppTest, settings: Settings) -> None:
-    hostile = b"---\ntitle: Markup test\n---\nThe <b>council</b> approved *12 bridges* in [town](http://evil.example) today.\n"
-    app.sidebar.file_uploader[0].set_value([("markup.md", hostile, "text/markdown")])
+def test_document_text_and_metadata_are_escaped_not_rendered(app: AppTest, settings: Settings) -> None:
+    hostile = (
+        b"---\ntitle: 'Dam ![t](https://tracker.example/p.png) [click](https://evil.example)'\n"
+        b"url: 'https://e.example/a) [x](https://evil.example'\n---\n"
+        b"The <b>council</b> approved *12 bridges* in [town](http://evil.example) today.\n"
+    )
+    app.sidebar.file_uploader[0].set_value([("markup.md", hostile, "text/markdown"), ("[x](y).txt", b"", "text/plain")])
     app.sidebar.button[0].click().run()
+    assert app.sidebar.error[0].value.startswith("\\[x\\]\\(y\\).txt\\: is empty")
     app.chat_input[0].set_value("How many bridges did the council approve?").run()
     [answer] = assistant_messages(app)
     shown = " ".join(md.value for md in answer.markdown)
     assert "\\<b\\>council\\</b\\>" in shown and "\\*12 bridges\\*" in shown and "\\[town\\]" in shown
+    label = answer.expander[0].label
+    assert "!\\[t\\]\\(https" in label and "\\[click\\]\\(https" in label, "no image, no link"
+    link = next(md.value for md in answer.expander[0].markdown if md.value.startswith("[Open the original]"))
+    assert link == "[Open the original](https://e.example/a%29%20%5Bx%5D%28https://evil.example)"
+
+
+def test_a_blank_question_is_ignored(app: AppTest) -> None:
+    app.chat_input[0].set_value("   ").run()
+    assert not app.exception
+    assert len(app.chat_message) == 0
 
 
 def test_a_store_built_differently_is_a_clear_message(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,4 +109,4 @@ def test_a_store_built_differently_is_a_clear_message(app: AppTest, monkeypatch:
     fresh = AppTest.from_file(APP, default_timeout=120)
     fresh.run()
     assert not fresh.exception
-    assert "--rebuild" in fresh.error[0].value
+    assert "--rebuild" in plain(fresh.error[0].value)

@@ -19,7 +19,13 @@ def sentences(text: str) -> list[str]:
         ("The U.S. will not deplete its reserve. Singh said.", ["The U.S. will not deplete its reserve.", "Singh said."]),
         ("It grew 3.5 percent. Why? Nobody knows!", ["It grew 3.5 percent.", "Why?", "Nobody knows!"]),
         ("“It is over.” The end.", ["“It is over.”", "The end."]),
-        ("Title line\nBody starts here. Next one.", ["Title line", "Body starts here.", "Next one."]),
+        ("Title Line Here\nBody starts here. Next one.", ["Title Line Here", "Body starts here.", "Next one."]),
+        ("# heading\nbody text.", ["# heading", "body text."]),
+        ("- item one\n- item two", ["- item one", "- item two"]),
+        ("a road budget of 4.2 million\ndollars, the mayor said.", ["a road budget of 4.2 million\ndollars, the mayor said."]),
+        ("The\ninspector general said so.", ["The\ninspector general said so."]),
+        ("World\nThe Secret Weapon", ["World", "The Secret Weapon"]),
+        ("approved by the\nCity Council on Monday.", ["approved by the\nCity Council on Monday."]),
         ("First para.\n\nSecond para.", ["First para.", "Second para."]),
         ("no capital after. lower case continues", ["no capital after. lower case continues"]),
         ("   ", []),
@@ -76,3 +82,11 @@ def test_chunk_document_records_offsets_and_metadata() -> None:
         make_document(doc_id="doc", text=doc.text + " More.", title="T"), max_chars=45, overlap_sentences=1
     )
     assert chunks[0].id != changed[0].id, "changed content gives new ids"
+
+
+def test_no_chunk_lies_inside_the_previous_one() -> None:
+    text = "A" * 90 + ". " + "B" * 398 + ". " + "C" * 448 + "."
+    spans = chunk_spans(text, max_chars=500, overlap_sentences=1)
+    for (prev_start, prev_end), (start, end) in zip(spans, spans[1:]):
+        assert end > prev_end and start > prev_start
+

@@ -17,7 +17,8 @@ def test_cited_numbers(text: str, expected: list[int]) -> None:
     ("text", "valid", "expected"),
     [
         ("Claim [1]. Other [3].", [1, 2], "Claim [1]. Other."),
-        ("Claim [1][2].", [2], "Claim[2]."),
+        ("Claim [1][2].", [2], "Claim [2]."),
+        ("A [9] and [1] b.", [1], "A and [1] b."),
         ("Nothing to strip.", [1], "Nothing to strip."),
         ("Invented [7]", [], "Invented"),
     ],

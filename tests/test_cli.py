@@ -24,6 +24,9 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 def test_ingest_twice_then_ask_list_remove(cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 1
+    assert "run `python -m rag ingest` first" in capsys.readouterr().err
+    assert not cli_env.store_dir.exists(), "asking about a missing store does not create one"
     assert main(["ingest"]) == 0
     assert capsys.readouterr().out.startswith("4 documents embedded")
     assert main(["ingest", str(cli_env.corpus_dir)]) == 0

@@ -106,3 +106,22 @@ def test_a_moved_file_replaces_its_stored_copy(assistant: Assistant, corpus_dir:
     source.unlink()
     report = assistant.ingest([target])
     assert report.updated == ["north-korean-soldiers-russia"] and not report.failed
+
+
+def test_a_moved_unchanged_file_is_not_removed_later(assistant: Assistant, corpus_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    source = corpus_dir / "north-korean-soldiers-russia.md"
+    source.rename(other / source.name)
+    assert assistant.ingest([other]).unchanged == ["north-korean-soldiers-russia"]
+    report = assistant.ingest()  # corpus/ no longer has the file, but it lives on in other/
+    assert report.removed == []
+    assert "north-korean-soldiers-russia" in {d.doc_id for d in assistant.documents()}
+
+
+def test_rebuild_with_a_bad_path_leaves_the_store_alone(assistant: Assistant, tmp_path: Path) -> None:
+    before = snapshot(assistant)
+    report = assistant.ingest([tmp_path / "typo"], rebuild=True)
+    assert report.embedded == 0
+    assert any("--rebuild" in error.reason and "left as it was" in error.reason for error in report.failed)
+    assert snapshot(assistant) == before

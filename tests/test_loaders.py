@@ -99,6 +99,21 @@ def test_bad_files_raise_a_clear_error_naming_the_file(tmp_path: Path, name: str
     assert expected in str(caught.value)
 
 
+def test_a_parser_crash_becomes_a_load_error(tmp_path: Path) -> None:
+    """pypdf raises NotImplementedError for an unknown stream filter: still a clear, named error."""
+    good = write_pdf(tmp_path / "good.pdf", ["Some text."])
+    broken = tmp_path / "odd-filter.pdf"
+    broken.write_bytes(good.read_bytes().replace(b"/FlateDecode", b"/Foo"))
+    with pytest.raises(LoadError, match=r"odd-filter.pdf: could not be read \(NotImplementedError"):
+        load_file(broken)
+
+
+def test_txt_is_plain_text_even_with_dashes(tmp_path: Path) -> None:
+    path = tmp_path / "memo.txt"
+    path.write_text("---\nFrom: the desk\n---\nThe memo body.\n")
+    assert "From: the desk" in load_file(path).text
+
+
 def test_discover_walks_folders_and_reports_missing_paths(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "a.md").write_text("A.")
