@@ -36,9 +36,10 @@ _DATE = re.compile(
 # Runs of capitalised words; a possessive ends a run ("Russia’s Kursk" is not one name).
 _CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z.-]+(?:\s+[A-Z][a-zA-Z.-]+)*")
 _SPEECH_VERBS = r"(?:said|says|told|stated|announced|added|wrote|warned|claimed)"
-_SPEECH = re.compile(rf"^[,\s]*{_SPEECH_VERBS}\b")
+_SPEECH = re.compile(rf"^[,\s]*(?:also\s+|\w+ly\s+)?{_SPEECH_VERBS}\b")
 _SPEECH_BEFORE = re.compile(rf"\b{_SPEECH_VERBS},?\s*$")
-_WHO_SAID = re.compile(rf"\bwho\s+(?:has\s+|had\s+)?{_SPEECH_VERBS}\b", re.IGNORECASE)
+# "Who said ...?" asks for the speaker; "Who is the official who said ...?" does not.
+_WHO_SAID = re.compile(rf"^\s*who\s+(?:has\s+|had\s+)?{_SPEECH_VERBS}\b", re.IGNORECASE)
 # Words that follow a number without being its unit.
 _NOT_UNITS = frozenset("including while because since until like per than".split())
 
@@ -108,7 +109,7 @@ def _looks_like_a_name(sentence: str, match: re.Match[str], new_words: int, spea
     new word right before or after a speech verb ("Ryder said", "said Singh"). When the
     question asks who said something, only a name next to a speech verb will do."""
     before = sentence[max(0, match.start() - 12) : match.start()]
-    after = sentence[match.end() : match.end() + 12]
+    after = sentence[match.end() : match.end() + 24]
     next_to_speech = bool(_SPEECH.search(after) or _SPEECH_BEFORE.search(before))
     if speaker_asked:
         return new_words >= 1 and next_to_speech
@@ -138,6 +139,7 @@ class _Candidate:
     end: int
     text: str
     context: str  # the document title and the neighbouring sentences in the passage
+    following: str  # the next sentence in the passage, if any
 
 
 def _candidates(passages: Sequence[Passage]) -> list[_Candidate]:
@@ -153,7 +155,7 @@ def _candidates(passages: Sequence[Passage]) -> list[_Candidate]:
                 (chunk.doc_id, chunk.start + s),
                 _Candidate(
                     rank, chunk.doc_id, chunk.start + s, chunk.start + e, chunk.text[s:e],
-                    f"{chunk.title}\n{before}\n{after}",
+                    f"{chunk.title}\n{before}\n{after}", after,
                 ),
             )
     return list(found.values())
@@ -175,6 +177,7 @@ class ExtractiveAnswerer:
     SEMANTIC_WEIGHT = 0.4
     CONTEXT_WEIGHT = 0.35
     MISSING_TYPE_PENALTY = 0.6
+    COMPLETED_BY_NEXT_PENALTY = 0.9
 
     def __init__(
         self,
@@ -205,7 +208,9 @@ class ExtractiveAnswerer:
             has_type = kind is None or bool(typed_spans(kind, candidate.text, question))
             score = self.SEMANTIC_WEIGHT * float(similarity) + (1 - self.SEMANTIC_WEIGHT) * lexical
             if not has_type:
-                score *= self.MISSING_TYPE_PENALTY
+                # Answers often take two sentences: "...the press secretary said." "Ryder added..."
+                completed = kind is not None and bool(typed_spans(kind, candidate.following, question))
+                score *= self.COMPLETED_BY_NEXT_PENALTY if completed else self.MISSING_TYPE_PENALTY
             scored.append(
                 ScoredSentence(
                     candidate.passage_rank, candidate.doc_id, candidate.start, candidate.end, candidate.text,
@@ -229,7 +234,9 @@ class ExtractiveAnswerer:
             if len(chosen) >= self.max_sentences:
                 break
             # Another sentence only when nearly as good: it adds a source or a figure, not noise.
-            if candidate not in chosen and candidate.score >= max(self.min_score, 0.9 * best) and candidate.has_type:
+            # (Relative to the best only, so that the refusal threshold decides nothing else and
+            # can be calibrated on answers produced without it.)
+            if candidate not in chosen and candidate.score >= 0.9 * best and candidate.has_type:
                 chosen.append(candidate)
         short = next((a for a in (self._short_answer(question, c.text) for c in chosen) if a), "")
         chosen.sort(key=lambda s: (s.passage_rank, s.start))

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         2, ge=1, le=5, description="Most supporting sentences the extractive answerer quotes."
     )
     answer_min_score: float = Field(
-        0.47,
+        0.467,
         ge=0.0,
         le=1.0,
         description=(

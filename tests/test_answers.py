@@ -87,6 +87,8 @@ def test_typed_spans(kind: str, sentence: str, found: list[str]) -> None:
         ("In what year was it built?", "It was built in 1889 by Eiffel.", ""),
         ("Who said Putin will not prevail?", "“Putin will not prevail, even with help from North Korea,” the secretary said.", ""),
         ("Who said Putin will not prevail?", "“Putin will not prevail,” Austin said.", "Austin"),
+        ("Who is the official who said so?", "Air Force Maj. Gen. Pat Ryder also said so.", "Air Force Maj. Gen. Pat Ryder"),
+        ("Who said so?", "Air Force Maj. Gen. Pat Ryder also said so.", "Air Force Maj. Gen. Pat Ryder"),
         ("Who is the spokesman?", "Kremlin spokesman Dmitry Peskov dismissed the claims.", "Dmitry Peskov"),
     ],
 )
