@@ -46,8 +46,7 @@ def render_passage(citation: dict[str, Any]) -> str:
     offset = citation["passage_start"]
     runs = highlight_segments(citation["passage"], citation["start"] - offset, citation["end"] - offset)
     return "".join(
-        f":orange-background[**{escape_markdown(text)}**]" if marked else escape_markdown(text)
-        for text, marked in runs
+        f":orange-background[**{escape_markdown(text)}**]" if marked else escape_markdown(text) for text, marked in runs
     )
 
 
@@ -97,10 +96,14 @@ def add_uploads(assistant: Assistant, settings: Settings, uploads: list[tuple[st
     if not saved:
         return
     bar = st.progress(0.0, text="Embedding…")
-    report = assistant.ingest(saved, progress=lambda done, total: bar.progress(done / total, text="Embedding…"))
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total, text="Embedding…")
+
+    report = assistant.ingest(saved, progress=progress)
     bar.empty()
-    for error in report.failed:
-        st.error(escape_markdown(str(error)))
+    for failure in report.failed:
+        st.error(escape_markdown(str(failure)))
     st.success(report.summary())
 
 

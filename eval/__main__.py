@@ -58,7 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         unthresholded = Assistant.from_settings(settings.model_copy(update={"answer_min_score": 0.0}))
         result.calibration = calibrate(evaluate(unthresholded, questions, label="calibrating").records)
     report = result.report(
-        gold=str(args.gold), commit=git_commit(), settings=json.loads(settings.model_dump_json()), ingest=ingest.summary()
+        gold=str(args.gold),
+        commit=git_commit(),
+        settings=json.loads(settings.model_dump_json()),
+        ingest=ingest.summary(),
     )
     out = args.out or ROOT / "eval" / "reports" / f"{name}-{timestamp()}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -67,8 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, value in result.metrics.items():
         print(f"{key:<{width}}  {value}")
     if result.calibration:
-        print(f"calibrated answer_min_score {result.calibration['answer_min_score']} "
-              f"(accuracy {result.calibration['accuracy_at_threshold']}); current {settings.answer_min_score}")
+        print(
+            f"calibrated answer_min_score {result.calibration['answer_min_score']} "
+            f"(accuracy {result.calibration['accuracy_at_threshold']}); current {settings.answer_min_score}"
+        )
     print(f"report: {out}")
     return 0
 

@@ -89,9 +89,9 @@ def best_threshold(scored: Sequence[tuple[float, bool, bool]]) -> tuple[float, f
     if not scored:
         return 0.0, 0.0
     confidences = sorted({c for c, _, _ in scored})
-    candidates = [confidences[0] - 1e-6] + [(a + b) / 2 for a, b in zip(confidences, confidences[1:])] + [
-        confidences[-1] + 1e-6
-    ]
+    candidates = (
+        [confidences[0] - 1e-6] + [(a + b) / 2 for a, b in zip(confidences, confidences[1:])] + [confidences[-1] + 1e-6]
+    )
 
     def accuracy(threshold: float) -> float:
         right = sum(

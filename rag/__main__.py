@@ -61,7 +61,9 @@ def _existing_assistant(settings: Settings) -> Assistant | None:
 
     assistant = Assistant.from_settings(settings)
     if not assistant.store.exists():
-        print(f"error: there is no store at {settings.store_dir} yet; run `python -m rag ingest` first", file=sys.stderr)
+        print(
+            f"error: there is no store at {settings.store_dir} yet; run `python -m rag ingest` first", file=sys.stderr
+        )
         return None
     return assistant
 

@@ -154,8 +154,13 @@ def _candidates(passages: Sequence[Passage]) -> list[_Candidate]:
             found.setdefault(
                 (chunk.doc_id, chunk.start + s),
                 _Candidate(
-                    rank, chunk.doc_id, chunk.start + s, chunk.start + e, chunk.text[s:e],
-                    f"{chunk.title}\n{before}\n{after}", after,
+                    rank,
+                    chunk.doc_id,
+                    chunk.start + s,
+                    chunk.start + e,
+                    chunk.text[s:e],
+                    f"{chunk.title}\n{before}\n{after}",
+                    after,
                 ),
             )
     return list(found.values())
@@ -213,8 +218,15 @@ class ExtractiveAnswerer:
                 score *= self.COMPLETED_BY_NEXT_PENALTY if completed else self.MISSING_TYPE_PENALTY
             scored.append(
                 ScoredSentence(
-                    candidate.passage_rank, candidate.doc_id, candidate.start, candidate.end, candidate.text,
-                    float(similarity), lexical, has_type, score,
+                    candidate.passage_rank,
+                    candidate.doc_id,
+                    candidate.start,
+                    candidate.end,
+                    candidate.text,
+                    float(similarity),
+                    lexical,
+                    has_type,
+                    score,
                 )
             )
         scored.sort(key=lambda s: (-s.score, s.passage_rank, s.start))

@@ -70,12 +70,12 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     for line in _LINE_BREAK.finditer(text):
         if _is_block_break(text, line.start()):
             cuts.add(line.start())
-    for end in _END.finditer(text):
-        last = end.group(0).rstrip("\"'”’)]")
-        if last.endswith(".") and len(last) == 1 and _is_abbreviation(text, end.start()):
+    for terminal in _END.finditer(text):
+        last = terminal.group(0).rstrip("\"'”’)]")
+        if last.endswith(".") and len(last) == 1 and _is_abbreviation(text, terminal.start()):
             continue
-        if _next_starts_sentence(text, end.end()):
-            cuts.add(end.end())
+        if _next_starts_sentence(text, terminal.end()):
+            cuts.add(terminal.end())
     spans: list[tuple[int, int]] = []
     ordered = sorted(cuts)
     for start, end in zip(ordered, ordered[1:]):

@@ -26,9 +26,7 @@ class Settings(BaseSettings):
         PROJECT_ROOT / ".citeline" / "store",
         description="Folder of the embedded Chroma store (git-ignored). Delete it to start over.",
     )
-    collection: str = Field(
-        "citeline", description="Name of the Chroma collection inside store_dir."
-    )
+    collection: str = Field("citeline", description="Name of the Chroma collection inside store_dir.")
     embedding_model: str = Field(
         DEFAULT_EMBEDDING_MODEL,
         description=(

@@ -69,7 +69,10 @@ class Embedder(Embeddings):
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_embedding_dimension())
+        dimension = self.model.get_embedding_dimension()
+        if dimension is None:
+            raise EmbeddingModelError(f"Embedding model '{self.model_name}' does not report its vector size.")
+        return int(dimension)
 
     def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> list[list[float]]:
         """Embed texts in batches; `progress(n)` is told how many were done after each batch."""

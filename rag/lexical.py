@@ -22,6 +22,7 @@ STOPWORDS = frozenset(
     very just also up down out off again further once say said says tell told according name""".split()
 )
 
+
 @functools.lru_cache(maxsize=1)
 def _english_stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")

@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from rag.types import Document
 
@@ -95,10 +96,14 @@ def _load_markdown(path: Path, data: bytes) -> Document:
     try:
         post = frontmatter.loads(raw)
     except yaml.YAMLError as exc:
-        raise LoadError(path, f"has front matter that is not valid YAML ({exc}); fix the block between the --- lines") from exc
+        raise LoadError(
+            path, f"has front matter that is not valid YAML ({exc}); fix the block between the --- lines"
+        ) from exc
     meta = post.metadata
     if not isinstance(meta, dict):
-        raise LoadError(path, "has front matter that is not a set of `key: value` lines; fix the block between the --- lines")
+        raise LoadError(
+            path, "has front matter that is not a set of `key: value` lines; fix the block between the --- lines"
+        )
     body = post.content
     return make_document(
         doc_id=slugify(str(meta.get("id") or path.stem)),
@@ -117,17 +122,20 @@ def _load_html(path: Path, data: bytes) -> Document:
     extracted = trafilatura.bare_extraction(
         data, with_metadata=True, include_comments=False, include_tables=True, include_images=False
     )
-    text = getattr(extracted, "text", None) if extracted is not None else None
+    page: dict[str, Any] = (
+        {} if extracted is None else extracted if isinstance(extracted, dict) else extracted.as_dict()
+    )
+    text = page.get("text") or ""
     # A handful of words is a menu or a stub that trafilatura fell back on, not an article.
-    if not text or len(text.split()) < MIN_HTML_WORDS:
+    if len(text.split()) < MIN_HTML_WORDS:
         raise LoadError(path, "has no article text that could be extracted; check that it is a saved article page")
     return make_document(
         doc_id=slugify(path.stem),
         text=text,
-        title=extracted.title or path.stem.replace("-", " "),
-        source=extracted.sitename or extracted.hostname or extracted.author or "",
-        url=extracted.url or "",
-        published=extracted.date or "",
+        title=page.get("title") or path.stem.replace("-", " "),
+        source=page.get("sitename") or page.get("hostname") or page.get("author") or "",
+        url=page.get("url") or "",
+        published=page.get("date") or "",
         path=str(path),
     )
 
@@ -165,7 +173,9 @@ def _load_pdf(path: Path, data: bytes) -> Document:
     except LoadError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-        raise LoadError(path, f"could not be read as a PDF ({type(exc).__name__}: {exc}); the file may be damaged or incomplete") from exc
+        raise LoadError(
+            path, f"could not be read as a PDF ({type(exc).__name__}: {exc}); the file may be damaged or incomplete"
+        ) from exc
     text = "\n\n".join(page.strip() for page in pages if page.strip())
     if not text:
         raise LoadError(path, "has no extractable text (it may be scanned images); add a text version instead")

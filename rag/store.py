@@ -244,7 +244,7 @@ class ChunkStore:
             part = slice(first, first + batch)
             self.collection.upsert(
                 ids=new_ids[part],
-                embeddings=[list(v) for v in vectors[part]],
+                embeddings=[list(v) for v in vectors[part]],  # type: ignore[arg-type]
                 documents=[chunk.text for chunk in chunks[part]],
                 metadatas=[_chunk_metadata(document, chunk) for chunk in chunks[part]],  # type: ignore[misc]
             )
@@ -264,7 +264,9 @@ class ChunkStore:
         if self.count() == 0:
             return []
         result = self.collection.query(
-            query_embeddings=[list(vector)], n_results=k, include=["documents", "metadatas", "distances"]
+            query_embeddings=[list(vector)],  # type: ignore[arg-type]
+            n_results=k,
+            include=["documents", "metadatas", "distances"],
         )
         ids = result["ids"][0]
         texts = (result["documents"] or [[]])[0]

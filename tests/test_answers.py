@@ -43,7 +43,11 @@ def test_questions_the_corpus_cannot_answer_are_refused(assistant: Assistant, qu
 def test_every_marker_resolves_to_a_citation(assistant: Assistant) -> None:
     from rag.citations import cited_numbers
 
-    for question in ("Where are the North Korean troops?", "Who is the Kremlin spokesman?", "When was the pact signed?"):
+    for question in (
+        "Where are the North Korean troops?",
+        "Who is the Kremlin spokesman?",
+        "When was the pact signed?",
+    ):
         answer = assistant.ask(question)
         assert set(cited_numbers(answer.text)) == {c.n for c in answer.citations}
 
@@ -81,13 +85,25 @@ def test_typed_spans(kind: str, sentence: str, found: list[str]) -> None:
         ("How many bridges were closed?", "Officials said 12 were closed last week.", "12"),
         ("How much did the council spend?", "The council spent $45 million on roads.", "$45 million"),
         ("How many people died?", "In 2023, 40 people died in floods.", "40 people"),
-        ("How many troops did NIS report?", "NIS said 1,500 soldiers, including special forces, went.", "1,500 soldiers"),
+        (
+            "How many troops did NIS report?",
+            "NIS said 1,500 soldiers, including special forces, went.",
+            "1,500 soldiers",
+        ),
         ("How many troops are there?", "Officials estimate 11,000 to 12,000 North Korean troops.", "11,000 to 12,000"),
         ("What percentage voted yes?", "About 52% voted yes.", "About 52%"),
         ("In what year was it built?", "It was built in 1889 by Eiffel.", ""),
-        ("Who said Putin will not prevail?", "“Putin will not prevail, even with help from North Korea,” the secretary said.", ""),
+        (
+            "Who said Putin will not prevail?",
+            "“Putin will not prevail, even with help from North Korea,” the secretary said.",
+            "",
+        ),
         ("Who said Putin will not prevail?", "“Putin will not prevail,” Austin said.", "Austin"),
-        ("Who is the official who said so?", "Air Force Maj. Gen. Pat Ryder also said so.", "Air Force Maj. Gen. Pat Ryder"),
+        (
+            "Who is the official who said so?",
+            "Air Force Maj. Gen. Pat Ryder also said so.",
+            "Air Force Maj. Gen. Pat Ryder",
+        ),
         ("Who said so?", "Air Force Maj. Gen. Pat Ryder also said so.", "Air Force Maj. Gen. Pat Ryder"),
         ("Who is the spokesman?", "Kremlin spokesman Dmitry Peskov dismissed the claims.", "Dmitry Peskov"),
     ],

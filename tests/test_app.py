@@ -52,7 +52,10 @@ def test_answer_with_cited_passage_and_history_kept(app: AppTest) -> None:
     app.chat_input[0].set_value("What is the maximum range of ATACMS?").run()
     assert not app.exception
     users = [m for m in app.chat_message if m.name == "user"]
-    assert [u.markdown[0].value for u in users] == ["How many troops did NIS report?", "What is the maximum range of ATACMS?"]
+    assert [u.markdown[0].value for u in users] == [
+        "How many troops did NIS report?",
+        "What is the maximum range of ATACMS?",
+    ]
     first, second = assistant_messages(app)
     assert "1,500" in " ".join(md.value for md in first.markdown)
     assert "190 miles" in " ".join(md.value for md in second.markdown)
@@ -67,7 +70,9 @@ def test_refusal_is_shown_plainly(app: AppTest) -> None:
 
 def test_upload_adds_a_document_and_rejects_a_bad_one(app: AppTest, settings: Settings) -> None:
     good = b"---\ntitle: Drone report\n---\nThe drone report says 77 drones crossed the border on Tuesday.\n"
-    app.sidebar.file_uploader[0].set_value([("../../drones.md", good, "text/markdown"), ("empty.txt", b"", "text/plain")])
+    app.sidebar.file_uploader[0].set_value(
+        [("../../drones.md", good, "text/markdown"), ("empty.txt", b"", "text/plain")]
+    )
     app.sidebar.button[0].click().run()
     assert not app.exception
     errors = [e.value for e in app.sidebar.error]

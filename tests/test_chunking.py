@@ -16,13 +16,19 @@ def sentences(text: str) -> list[str]:
         ("One. Two.", ["One.", "Two."]),
         ("Air Force Maj. Gen. Pat Ryder spoke. He left.", ["Air Force Maj. Gen. Pat Ryder spoke.", "He left."]),
         ("Lloyd J. Austin III said so. Then more.", ["Lloyd J. Austin III said so.", "Then more."]),
-        ("The U.S. will not deplete its reserve. Singh said.", ["The U.S. will not deplete its reserve.", "Singh said."]),
+        (
+            "The U.S. will not deplete its reserve. Singh said.",
+            ["The U.S. will not deplete its reserve.", "Singh said."],
+        ),
         ("It grew 3.5 percent. Why? Nobody knows!", ["It grew 3.5 percent.", "Why?", "Nobody knows!"]),
         ("“It is over.” The end.", ["“It is over.”", "The end."]),
         ("Title Line Here\nBody starts here. Next one.", ["Title Line Here", "Body starts here.", "Next one."]),
         ("# heading\nbody text.", ["# heading", "body text."]),
         ("- item one\n- item two", ["- item one", "- item two"]),
-        ("a road budget of 4.2 million\ndollars, the mayor said.", ["a road budget of 4.2 million\ndollars, the mayor said."]),
+        (
+            "a road budget of 4.2 million\ndollars, the mayor said.",
+            ["a road budget of 4.2 million\ndollars, the mayor said."],
+        ),
         ("The\ninspector general said so.", ["The\ninspector general said so."]),
         ("World\nThe Secret Weapon", ["World", "The Secret Weapon"]),
         ("approved by the\nCity Council on Monday.", ["approved by the\nCity Council on Monday."]),
@@ -68,8 +74,11 @@ def test_overlong_sentence_is_cut_at_words() -> None:
 
 def test_chunk_document_records_offsets_and_metadata() -> None:
     doc = make_document(
-        doc_id="doc", text="First sentence here. Second one follows. Third ends it.", title="T",
-        source="S", published="2024-10-30",
+        doc_id="doc",
+        text="First sentence here. Second one follows. Third ends it.",
+        title="T",
+        source="S",
+        published="2024-10-30",
     )
     chunks = chunk_document(doc, max_chars=45, overlap_sentences=1)
     assert [c.index for c in chunks] == list(range(len(chunks)))
@@ -89,4 +98,3 @@ def test_no_chunk_lies_inside_the_previous_one() -> None:
     spans = chunk_spans(text, max_chars=500, overlap_sentences=1)
     for (prev_start, prev_end), (start, end) in zip(spans, spans[1:]):
         assert end > prev_end and start > prev_start
-

@@ -71,7 +71,10 @@ def test_python_dash_m_rag_refuses_an_off_topic_question(cli_env: Settings) -> N
     assert ingest.returncode == 0, ingest.stderr
     asked = subprocess.run(
         [sys.executable, "-m", "rag", "ask", "--json", "Who won the 2018 FIFA World Cup?"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert asked.returncode == 0, asked.stderr
     payload = json.loads(asked.stdout)

@@ -34,10 +34,16 @@ def write_pdf(path: Path, lines: list[str], title: str = "") -> Path:
 
 def test_markdown_with_front_matter(tmp_path: Path) -> None:
     path = tmp_path / "Some Story.md"
-    path.write_text('---\ntitle: "A title"\nsource: Wire\npublished: 2024-10-30\nurl: https://e.com/a\n---\nBody text here.\n')
+    path.write_text(
+        '---\ntitle: "A title"\nsource: Wire\npublished: 2024-10-30\nurl: https://e.com/a\n---\nBody text here.\n'
+    )
     doc = load_file(path)
     assert (doc.id, doc.title, doc.source, doc.published, doc.url) == (
-        "some-story", "A title", "Wire", "2024-10-30", "https://e.com/a",
+        "some-story",
+        "A title",
+        "Wire",
+        "2024-10-30",
+        "https://e.com/a",
     )
     assert doc.text == "Body text here."
     assert doc.content_hash and load_file(path).content_hash == doc.content_hash
@@ -70,7 +76,9 @@ def test_html_keeps_article_and_drops_navigation_and_comments(tmp_path: Path) ->
 
 
 def test_pdf_text_and_title(tmp_path: Path) -> None:
-    path = write_pdf(tmp_path / "report.pdf", ["The Pentagon estimated 11,000 troops.", "Second line."], title="PDF Report")
+    path = write_pdf(
+        tmp_path / "report.pdf", ["The Pentagon estimated 11,000 troops.", "Second line."], title="PDF Report"
+    )
     doc = load_file(path)
     assert "11,000 troops" in doc.text and doc.title == "PDF Report"
 
@@ -90,7 +98,9 @@ def test_pdf_text_and_title(tmp_path: Path) -> None:
         ("data.csv", b"a,b\n1,2", "unsupported type"),
     ],
 )
-def test_bad_files_raise_a_clear_error_naming_the_file(tmp_path: Path, name: str, content: bytes, expected: str) -> None:
+def test_bad_files_raise_a_clear_error_naming_the_file(
+    tmp_path: Path, name: str, content: bytes, expected: str
+) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(LoadError) as caught:

@@ -12,6 +12,7 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encodi
 
 def test_every_setting_is_documented_with_its_default() -> None:
     rows = dict(re.findall(r"^\| `(CITELINE_[A-Z_]+)` \| `([^`]*)` \|", README, flags=re.MULTILINE))
+
     def shown(default: object) -> str:
         """Defaults inside the project are shown relative to it."""
         if isinstance(default, Path) and default.is_relative_to(PROJECT_ROOT):
