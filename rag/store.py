@@ -6,7 +6,7 @@ and content hash, so incremental ingest and the document list need no second dat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ from rag.types import Chunk, Document, Passage
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import GetResult
 
 PAGE = 5000  # metadata rows fetched per call when scanning the collection
 
@@ -132,11 +133,14 @@ class ChunkStore:
         self.path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(self.path), settings=ChromaSettings(anonymized_telemetry=False))
 
+    def _has_collection(self, client: ClientAPI) -> bool:
+        return self.settings.collection in {c.name for c in client.list_collections()}
+
     def _open(self) -> Collection:
         client = self._client()
         embedding_function = _ChromaEmbeddingFunction(self.embedder)
         expected: dict[str, str | int] = dict(self.settings.index_shape())
-        if self.settings.collection in {c.name for c in client.list_collections()}:
+        if self._has_collection(client):
             collection = client.get_collection(self.settings.collection, embedding_function=embedding_function)  # type: ignore[arg-type]
             self._check_shape(collection.metadata or {}, expected)
             return collection
@@ -172,23 +176,29 @@ class ChunkStore:
     def reset(self) -> None:
         """Drop the collection (used by --rebuild); the next access recreates it empty."""
         client = self._client()
-        if self.settings.collection in {c.name for c in client.list_collections()}:
+        if self._has_collection(client):
             client.delete_collection(self.settings.collection)
         self._collection = None
 
     def count(self) -> int:
         return self.collection.count()
 
-    def _metadatas(self, where: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
-        rows: list[tuple[str, dict[str, Any]]] = []
+    def _pages(self, include: list[str], where: dict[str, Any] | None = None) -> Iterator[GetResult]:
+        """The collection's records, PAGE at a time, so large stores are never fetched at once."""
         offset = 0
         while True:
-            page = self.collection.get(where=where, include=["metadatas"], limit=PAGE, offset=offset)
-            ids = page["ids"]
-            rows.extend(zip(ids, (dict(m or {}) for m in page["metadatas"] or [])))
-            if len(ids) < PAGE:
-                return rows
+            page = self.collection.get(where=where, include=include, limit=PAGE, offset=offset)  # type: ignore[arg-type]
+            yield page
+            if len(page["ids"]) < PAGE:
+                return
             offset += PAGE
+
+    def _metadatas(self, where: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (chunk_id, dict(meta or {}))
+            for page in self._pages(["metadatas"], where)
+            for chunk_id, meta in zip(page["ids"], page["metadatas"] or [])
+        ]
 
     def documents(self) -> list[StoredDocument]:
         """Every stored document with its chunk count, sorted by date (newest first), then title."""
@@ -214,14 +224,7 @@ class ChunkStore:
 
     def texts(self) -> list[str]:
         """Every stored chunk's text (for corpus term statistics)."""
-        texts: list[str] = []
-        offset = 0
-        while True:
-            page = self.collection.get(include=["documents"], limit=PAGE, offset=offset)
-            texts.extend(page["documents"] or [])
-            if len(page["ids"]) < PAGE:
-                return texts
-            offset += PAGE
+        return [text for page in self._pages(["documents"]) for text in page["documents"] or []]
 
     def stored_origin(self, doc_id: str) -> tuple[str, str] | None:
         """(content hash, source path) of a stored document, or None when it is not stored."""
