@@ -16,11 +16,12 @@ import streamlit as st
 from rag.citations import escape_markdown, highlight_segments
 from rag.config import Settings
 from rag.embeddings import EmbeddingModelError
+from rag.loaders import SUPPORTED_SUFFIXES
 from rag.pipeline import Assistant
 from rag.store import StoreMismatchError
 from rag.uploads import UploadError, accept_upload
 
-UPLOAD_TYPES = ["txt", "md", "markdown", "html", "htm", "pdf"]
+UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in SUPPORTED_SUFFIXES)
 
 
 @st.cache_resource(show_spinner="Loading the embedding model and the store…")

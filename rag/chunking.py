@@ -44,7 +44,8 @@ def _is_block_break(text: str, newline_at: int) -> bool:
     """A single newline ends a block (a heading, a list item, a title line) rather than a line
     that was merely wrapped, as in PDFs and hard-wrapped text, which must stay one sentence."""
     line = text[text.rfind("\n", 0, newline_at) + 1 : newline_at].strip()
-    following = text[newline_at + 1 : text.find("\n", newline_at + 1) % (len(text) + 1)].strip()
+    next_newline = text.find("\n", newline_at + 1)
+    following = text[newline_at + 1 : next_newline if next_newline != -1 else len(text)].strip()
     if not line or not following:
         return True
     if _LIST_OR_HEADING.match(line) or _LIST_OR_HEADING.match(following):

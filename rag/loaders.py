@@ -16,7 +16,6 @@ from typing import Any
 
 from rag.types import Document
 
-SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf"})
 MIN_HTML_WORDS = 8
 
 
@@ -80,6 +79,11 @@ def _read_text(path: Path, data: bytes) -> str:
         raise LoadError(path, f"is not valid UTF-8 text (byte {exc.start}); re-save it as UTF-8") from exc
 
 
+def _name_as_title(path: Path) -> str:
+    """A readable title from a file name, for documents that state none."""
+    return path.stem.replace("-", " ")
+
+
 def _title_from_text(text: str, fallback: str) -> str:
     for line in text.splitlines():
         line = line.strip().lstrip("#").strip()
@@ -108,7 +112,7 @@ def _load_markdown(path: Path, data: bytes) -> Document:
     return make_document(
         doc_id=slugify(str(meta.get("id") or path.stem)),
         text=body,
-        title=str(meta.get("title") or _title_from_text(body, path.stem.replace("-", " "))),
+        title=str(meta.get("title") or _title_from_text(body, _name_as_title(path))),
         source=str(meta.get("source") or meta.get("author") or ""),
         url=str(meta.get("url") or ""),
         published=meta.get("published") or meta.get("date") or "",
@@ -132,7 +136,7 @@ def _load_html(path: Path, data: bytes) -> Document:
     return make_document(
         doc_id=slugify(path.stem),
         text=text,
-        title=page.get("title") or path.stem.replace("-", " "),
+        title=page.get("title") or _name_as_title(path),
         source=page.get("sitename") or page.get("hostname") or page.get("author") or "",
         url=page.get("url") or "",
         published=page.get("date") or "",
@@ -182,7 +186,7 @@ def _load_pdf(path: Path, data: bytes) -> Document:
     return make_document(
         doc_id=slugify(path.stem),
         text=text,
-        title=title or _title_from_text(text, path.stem.replace("-", " ")),
+        title=title or _title_from_text(text, _name_as_title(path)),
         source=author,
         published=published,
         path=str(path),
@@ -193,7 +197,7 @@ def _load_text(path: Path, data: bytes) -> Document:
     """Plain text, taken as it is; a short first line becomes the title."""
     text = _read_text(path, data)
     return make_document(
-        doc_id=slugify(path.stem), text=text, title=_title_from_text(text, path.stem.replace("-", " ")), path=str(path)
+        doc_id=slugify(path.stem), text=text, title=_title_from_text(text, _name_as_title(path)), path=str(path)
     )
 
 
@@ -205,6 +209,7 @@ _LOADERS: dict[str, Callable[[Path, bytes], Document]] = {
     ".htm": _load_html,
     ".pdf": _load_pdf,
 }
+SUPPORTED_SUFFIXES = frozenset(_LOADERS)
 
 
 def load_file(path: Path) -> Document:
