@@ -32,6 +32,7 @@ def get_assistant(settings_json: str) -> tuple[Assistant, list[str]]:
     failures: list[str] = []
     if assistant.chunk_count() == 0:
         failures = [str(error) for error in assistant.ingest().failed]
+    assistant.warm_up()
     return assistant, failures
 
 

@@ -1,81 +1,156 @@
-"""`python -m eval`: score Citeline on a gold question set and write a JSON report."""
+"""`python -m eval`: score Citeline and the baselines on a dataset and write a report folder."""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
+import shutil
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from rag.config import Settings
+from rag.config import PROJECT_ROOT, Settings
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_GOLD = ROOT / "eval" / "gold" / "seed.jsonl"
+DEFAULT_DATASET = PROJECT_ROOT / "eval" / "gold" / "seed.jsonl"
+DEFAULT_INDEX_DIR = PROJECT_ROOT / ".citeline" / "eval"
+REPORTS_DIR = PROJECT_ROOT / "eval" / "reports"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m eval", description="Evaluate Citeline on gold questions.")
-    parser.add_argument("--gold", type=Path, default=DEFAULT_GOLD, help="questions .jsonl (default: the seed set)")
-    parser.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: Settings.corpus_dir)")
-    parser.add_argument(
-        "--store", type=Path, default=None, help="index folder (default: .citeline/eval/<gold>-<index shape>)"
+    parser = argparse.ArgumentParser(
+        prog="python -m eval",
+        description="Evaluate Citeline against BM25, dense and stock LangChain baselines on a dataset.",
     )
-    parser.add_argument("--out", type=Path, default=None, help="report path (default: eval/reports/<gold>-<time>.json)")
     parser.add_argument(
-        "--calibrate", action="store_true", help="also find the refusal threshold that maximises accuracy"
+        "--dataset",
+        type=Path,
+        default=DEFAULT_DATASET,
+        help="a folder with corpus.jsonl and questions.jsonl, or a questions .jsonl file asked about "
+        "--corpus (default: eval/gold/seed.jsonl)",
+    )
+    parser.add_argument(
+        "--corpus", type=Path, default=None, help="article folder for a questions file (default: Settings.corpus_dir)"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=None, help="first N questions only, indexing only the documents they name"
+    )
+    parser.add_argument("--configs", default=None, help="comma-separated: citeline,bm25,dense,langchain (default: all)")
+    parser.add_argument("--out", type=Path, default=None, help="report folder (default: eval/reports/<dataset>-<time>)")
+    parser.add_argument(
+        "--index-dir",
+        type=Path,
+        default=DEFAULT_INDEX_DIR,
+        help="where indexes are kept and reused (default: .citeline/eval)",
+    )
+    parser.add_argument(
+        "--rebuild-index", action="store_true", help="discard this dataset's indexes and build them again"
+    )
+    parser.add_argument(
+        "--calibrate", action="store_true", help="also find the refusal threshold that maximises accuracy (citeline)"
     )
     return parser
 
 
+def _shown_path(path: Path) -> str:
+    """Paths inside the project are written relative to it, so checked-in reports do not name a machine."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else str(path)
+
+
+def _settings_for_report(settings: Settings) -> dict[str, Any]:
+    return {
+        key: _shown_path(value) if isinstance(value, Path) else value for key, value in settings.model_dump().items()
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    from eval.runner import GoldFormatError, calibrate, evaluate, git_commit, load_questions, timestamp
-    from rag.pipeline import Assistant
+    from eval.configs import ConfigError, build_configurations, parse_config_names, unthresholded
+    from eval.datasets import DatasetFormatError, load_dataset
+    from eval.metrics import summarise
+    from eval.report import write_report
+    from eval.runner import answers_in_corpus, calibrate, git_commit, run, timestamp
 
     args = _parser().parse_args(argv)
-    base = Settings()
-    name = args.gold.stem
-    # One index per gold set and index shape: reused while both are unchanged, never mixed.
-    shape = hashlib.sha1(json.dumps(base.index_shape(), sort_keys=True).encode()).hexdigest()[:8]
-    settings = base.model_copy(
-        update={
-            "corpus_dir": args.corpus or base.corpus_dir,
-            "store_dir": args.store or ROOT / ".citeline" / "eval" / f"{name}-{shape}",
-        }
-    )
+    settings = Settings()
+    if args.limit is not None and args.limit < 1:
+        print("error: --limit must be at least 1", file=sys.stderr)
+        return 2
     try:
-        questions = load_questions(args.gold)
-    except (OSError, GoldFormatError) as error:
+        names = parse_config_names(args.configs)
+        dataset = load_dataset(args.dataset, args.corpus or settings.corpus_dir, args.limit)
+    except (ConfigError, DatasetFormatError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    assistant = Assistant.from_settings(settings)
-    ingest = assistant.ingest()
-    for failure in ingest.failed:
+    for failure in dataset.failed:
         print(f"warning: not indexed: {failure}", file=sys.stderr)
-    result = evaluate(assistant, questions)
-    if args.calibrate:
-        unthresholded = Assistant.from_settings(settings.model_copy(update={"answer_min_score": 0.0}))
-        result.calibration = calibrate(evaluate(unthresholded, questions, label="calibrating").records)
-    report = result.report(
-        gold=str(args.gold),
-        commit=git_commit(),
-        settings=json.loads(settings.model_dump_json()),
-        ingest=ingest.summary(),
-    )
-    out = args.out or ROOT / "eval" / "reports" / f"{name}-{timestamp()}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    width = max(len(key) for key in result.metrics)
-    for key, value in result.metrics.items():
-        print(f"{key:<{width}}  {value}")
-    if result.calibration:
+    print(f"dataset {dataset.name}: {len(dataset.questions)} questions, {len(dataset.documents)} documents")
+    if args.rebuild_index:
+        shutil.rmtree(args.index_dir / f"{dataset.name}-{dataset.fingerprint()}", ignore_errors=True)
+
+    configurations = build_configurations(dataset, settings, names, args.index_dir)
+    in_corpus = answers_in_corpus(dataset)
+    runs = [run(configuration, dataset.questions, in_corpus) for configuration in configurations]
+
+    calibration = None
+    if args.calibrate and "citeline" in names:
+        product = next(c for c in configurations if c.name == "citeline")
+        calibration = calibrate(run(unthresholded(product), dataset.questions, in_corpus).records)
+
+    answerable = [q for q in dataset.questions if q.answerable]
+    configs: dict[str, dict[str, Any]] = {}
+    for configuration, configuration_run in zip(configurations, runs, strict=True):
+        configs[configuration.name] = {
+            **summarise(configuration_run.records),
+            "index_chunks": configuration.index.chunks,
+            "ingest_chunks_per_s": configuration.index.chunks_per_second,
+        }
+    report: dict[str, Any] = {
+        "dataset": dataset.name,
+        "path": _shown_path(args.dataset),
+        "commit": git_commit(),
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "limit": args.limit,
+        "settings": _settings_for_report(settings),
+        "questions": len(dataset.questions),
+        "documents": len(dataset.documents),
+        "retrieval_questions": sum(in_corpus[q.id] for q in answerable),
+        "left_out": {
+            "unanswerable": len(dataset.questions) - len(answerable),
+            "answer_not_in_corpus": sum(not in_corpus[q.id] for q in answerable),
+        },
+        "descriptions": {c.name: c.description for c in configurations},
+        "indexes": {
+            c.name: {
+                "path": _shown_path(Path(c.index.path)),
+                "chunks": c.index.chunks,
+                "seconds": round(c.index.seconds, 2),
+                "reused": c.index.reused,
+                "built": c.index.built,
+            }
+            for c in configurations
+        },
+        "configs": configs,
+        "calibration": calibration,
+    }
+    out = args.out or REPORTS_DIR / f"{dataset.name}-{timestamp()}"
+    write_report(out, report, runs)
+
+    width = max(len(metric) for metric in configs[names[0]])
+    print(f"{'':<{width}}  " + "  ".join(f"{name:>10}" for name in names))
+    for metric in configs[names[0]]:
+        print(f"{metric:<{width}}  " + "  ".join(f"{_plain(configs[name][metric]):>10}" for name in names))
+    if calibration:
         print(
-            f"calibrated answer_min_score {result.calibration['answer_min_score']} "
-            f"(accuracy {result.calibration['accuracy_at_threshold']}); current {settings.answer_min_score}"
+            f"calibrated answer_min_score {calibration['answer_min_score']} "
+            f"(accuracy {calibration['accuracy_at_threshold']}); current {settings.answer_min_score}"
         )
-    print(f"report: {out}")
+    print(f"report: {_shown_path(out / 'report.md')}")
     return 0
+
+
+def _plain(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 if __name__ == "__main__":

@@ -1,116 +1,159 @@
-"""Run gold questions through the same Assistant the app uses and score what comes back."""
+"""Ask every gold question of each configuration and score what comes back."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-from eval.metrics import QuestionRecord, best_threshold, contains_answer, summarise
-from rag.pipeline import Assistant
-from rag.types import Answer
+from eval.configs import Configuration
+from eval.datasets import Dataset, GoldQuestion
+from eval.metrics import (
+    BUDGET_CURVE,
+    HIT_KS,
+    READING_BUDGET,
+    QuestionRecord,
+    best_threshold,
+    contains_answer,
+    exact_match,
+    f1,
+    first_hit,
+    hit_within_chars,
+    markers_resolve,
+    occurs_in,
+    padded,
+)
+from rag.citations import MARKER, cited_numbers
+from rag.retrieval import Retriever
+from rag.types import Answer, Passage
 
-HIT_K = 5
-
-
-class GoldFormatError(ValueError):
-    """A gold file line that is not a valid question; the message names file, line and field."""
-
-
-@dataclass(frozen=True)
-class GoldQuestion:
-    id: str
-    question: str
-    answers: tuple[str, ...]
-    doc_ids: tuple[str, ...] = ()
-    answerable: bool = True
-
-
-def load_questions(path: Path) -> list[GoldQuestion]:
-    """Read a questions .jsonl file (`id, question, answers[], doc_ids[]`, optional `answerable`)."""
-    questions = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise GoldFormatError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-        for key, kind in (("id", str), ("question", str), ("answers", list)):
-            if not isinstance(row.get(key), kind):
-                raise GoldFormatError(f"{path}:{number}: field '{key}' must be a {kind.__name__}")
-        answers = tuple(str(a) for a in row["answers"])
-        questions.append(
-            GoldQuestion(
-                id=row["id"],
-                question=row["question"],
-                answers=answers,
-                doc_ids=tuple(row.get("doc_ids") or ()),
-                answerable=bool(row.get("answerable", bool(answers))),
-            )
-        )
-    return questions
+RANK_DEPTH = max(HIT_KS)
+MAX_RANK_DEPTH = 160
+DOC_HIT_K = 5
 
 
-def score_answer(question: GoldQuestion, answer: Answer, k: int = HIT_K) -> QuestionRecord:
-    """Pure: one gold question and the assistant's answer -> its record."""
+def answers_in_corpus(dataset: Dataset) -> dict[str, bool]:
+    """Per question: does an accepted answer occur (normalised, on word boundaries) in some document?"""
+    corpus = "\n".join(padded(document.text) for document in dataset.documents)
+    return {question.id: occurs_in(corpus, question.answers) for question in dataset.questions}
+
+
+def rank(ranker: Retriever, query: str) -> list[Passage]:
+    """At least RANK_DEPTH passages, and enough to fill the reading budget when there are."""
+    depth = RANK_DEPTH
+    while True:
+        passages = ranker.retrieve(query, depth)
+        if (
+            len(passages) < depth
+            or sum(len(p.chunk.text) for p in passages) >= READING_BUDGET
+            or depth >= MAX_RANK_DEPTH
+        ):
+            return passages
+        depth *= 2
+
+
+def prediction(answer: Answer) -> str:
+    """What exact match and F1 compare: the short answer, or the answer text when none stands
+    out; nothing when the question was declined."""
+    if answer.refused:
+        return ""
+    return answer.short_answer or MARKER.sub("", answer.text)
+
+
+def score_question(
+    question: GoldQuestion, answer: Answer, ranking: Sequence[Passage], in_corpus: bool
+) -> QuestionRecord:
+    """Pure: one gold question, the answer and the deeper ranking -> its record."""
     accepted = question.answers
-    answer_text = f"{answer.short_answer} {answer.text}"
+    texts = [p.chunk.text for p in ranking]
+    cited = {c.n: (c.doc_id, c.passage) for c in answer.citations}
+    retrieved = {(p.chunk.doc_id, p.chunk.text) for p in answer.passages}
     return QuestionRecord(
         id=question.id,
         answerable=question.answerable,
+        in_corpus=in_corpus,
+        first_hit=first_hit(texts, accepted),
+        budget_hits=tuple(b for b in BUDGET_CURVE if hit_within_chars(texts, accepted, b)),
+        doc_hit=any(p.chunk.doc_id in question.doc_ids for p in ranking[:DOC_HIT_K]) if question.doc_ids else None,
         refused=answer.refused,
-        answer_correct=bool(accepted) and not answer.refused and contains_answer(answer_text, accepted),
-        hit_at_k=bool(accepted) and any(contains_answer(p.chunk.text, accepted) for p in answer.passages[:k]),
+        answer_contains=not answer.refused
+        and bool(accepted)
+        and contains_answer(f"{answer.short_answer} {answer.text}", accepted),
+        exact_match=exact_match(prediction(answer), accepted if question.answerable else ()),
+        f1=f1(prediction(answer), accepted if question.answerable else ()),
+        citations_valid=markers_resolve(cited_numbers(answer.text), cited, retrieved),
         cited=len(answer.citations),
         cited_correct=sum(contains_answer(c.passage, accepted) for c in answer.citations) if accepted else 0,
         confidence=answer.confidence,
-        retrieve_ms=answer.timings_ms.get("retrieve", 0.0),
-        answer_ms=answer.timings_ms.get("answer", 0.0),
-        total_ms=answer.timings_ms.get("total", 0.0),
+        timings_ms={stage: round(ms, 2) for stage, ms in answer.timings_ms.items()},
     )
 
 
+def detail(
+    configuration: str, question: GoldQuestion, answer: Answer, ranking: Sequence[Passage], record: QuestionRecord
+) -> dict[str, object]:
+    """One line of questions.jsonl: what was retrieved, answered and cited, for reading failures."""
+    return {
+        "config": configuration,
+        "id": question.id,
+        "question": question.question,
+        "history": [{"question": t.question, "answer": t.answer} for t in question.history],
+        "accepted": list(question.answers),
+        "query": answer.query,
+        "answer": answer.text,
+        "short_answer": answer.short_answer,
+        "refused": answer.refused,
+        "confidence": round(answer.confidence, 4),
+        "exact_match": record.exact_match,
+        "f1": round(record.f1, 4),
+        "answer_contains": record.answer_contains,
+        "citations_valid": record.citations_valid,
+        "first_hit": record.first_hit,
+        "in_corpus": record.in_corpus,
+        "citations": [{"n": c.n, "doc_id": c.doc_id, "sentence": c.sentence} for c in answer.citations],
+        "retrieved": [
+            {
+                "rank": i,
+                "chunk_id": p.chunk.id,
+                "doc_id": p.chunk.doc_id,
+                "score": round(p.score, 4),
+                "text": p.chunk.text,
+            }
+            for i, p in enumerate(ranking[:RANK_DEPTH], start=1)
+        ],
+        "timings_ms": record.timings_ms,
+    }
+
+
 @dataclass
-class EvalResult:
-    metrics: dict[str, float | int | None]
+class ConfigurationRun:
+    name: str
     records: list[QuestionRecord]
-    answers: list[dict[str, object]] = field(default_factory=list)
-    calibration: dict[str, float] | None = None
-
-    def report(self, **context: object) -> dict[str, object]:
-        return {
-            **context,
-            "metrics": self.metrics,
-            "calibration": self.calibration,
-            "questions": [
-                {**asdict(record), **answer} for record, answer in zip(self.records, self.answers, strict=True)
-            ],
-        }
+    details: list[dict[str, object]]
 
 
-def evaluate(
-    assistant: Assistant, questions: Sequence[GoldQuestion], k: int = HIT_K, label: str = "questions"
-) -> EvalResult:
-    """Ask every question (with a progress bar on a terminal); the assistant's own refusal
-    threshold decides refusals."""
+def run(
+    configuration: Configuration, questions: Sequence[GoldQuestion], in_corpus: dict[str, bool]
+) -> ConfigurationRun:
+    """Every question through the configuration's Assistant, as the app asks it (history included)."""
     from tqdm import tqdm
 
-    records, answers = [], []
-    for question in tqdm(questions, desc=label, unit="q", file=sys.stderr, disable=None):
-        answer = assistant.ask(question.question)
-        records.append(score_answer(question, answer, k))
-        answers.append({"question": question.question, "accepted": list(question.answers), **answer.to_json()})
-    return EvalResult(metrics=summarise(records, k), records=records, answers=answers)
+    records, details = [], []
+    configuration.assistant.warm_up()  # as the app does at start: the first question is not timed cold
+    for question in tqdm(questions, desc=configuration.name, unit="q", file=sys.stderr, disable=None):
+        answer = configuration.assistant.ask(question.question, question.history)
+        ranking = rank(configuration.ranker, answer.query)
+        record = score_question(question, answer, ranking, in_corpus[question.id])
+        records.append(record)
+        details.append(detail(configuration.name, question, answer, ranking, record))
+    return ConfigurationRun(configuration.name, records, details)
 
 
 def calibrate(records: Sequence[QuestionRecord]) -> dict[str, float]:
     """Best refusal threshold for records produced with refusals switched off (min score 0)."""
-    threshold, accuracy = best_threshold([(r.confidence, r.answerable, r.answer_correct) for r in records])
+    threshold, accuracy = best_threshold([(r.confidence, r.answerable, r.answer_contains) for r in records])
     return {"answer_min_score": round(threshold, 4), "accuracy_at_threshold": round(accuracy, 4)}
 
 

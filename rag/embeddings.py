@@ -54,6 +54,7 @@ def load_model(name: str) -> SentenceTransformer:
 
 
 ProgressCallback = Callable[[int], None]
+SLICE_BATCHES = 8  # batches handed to the model per call
 
 
 class Embedder(Embeddings):
@@ -62,6 +63,10 @@ class Embedder(Embeddings):
     def __init__(self, model_name: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 32) -> None:
         self.model_name = model_name
         self.batch_size = batch_size
+
+    def load(self) -> None:
+        """Load the model now rather than on first use."""
+        load_model(self.model_name)
 
     @property
     def model(self) -> SentenceTransformer:
@@ -75,16 +80,21 @@ class Embedder(Embeddings):
         return int(dimension)
 
     def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> list[list[float]]:
-        """Embed texts in batches; `progress(n)` is told how many were done after each batch."""
+        """Embed texts; `progress(n)` is told how many were done after each slice.
+
+        The model sorts each slice by length before batching, so slices of several batches pad
+        far less than one batch at a time when chunk lengths vary.
+        """
         vectors: list[list[float]] = []
-        for first in range(0, len(texts), self.batch_size):
-            batch = list(texts[first : first + self.batch_size])
+        step = self.batch_size * SLICE_BATCHES
+        for first in range(0, len(texts), step):
+            part = list(texts[first : first + step])
             array = self.model.encode(
-                batch, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+                part, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
             )
             vectors.extend(array.tolist())
             if progress:
-                progress(len(batch))
+                progress(len(part))
         return vectors
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

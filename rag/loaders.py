@@ -39,8 +39,8 @@ def normalise_date(value: object) -> str:
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()[:10]
     text = str(value or "").strip()
-    match = re.match(r"\d{4}-\d{2}-\d{2}", text)
-    return match.group(0) if match else text
+    match = re.match(r"(\d{4})[-/](\d{2})[-/](\d{2})", text)
+    return "-".join(match.groups()) if match else text
 
 
 def content_hash(text: str, title: str, source: str, url: str, published: str) -> str:

@@ -17,9 +17,9 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.lexical import TermStats
 from rag.loaders import LoadError, discover, load_file
-from rag.retrieval import DenseRetriever
+from rag.retrieval import DenseRetriever, Retriever
 from rag.store import ChunkStore, StoredDocument
-from rag.types import Answer, Document
+from rag.types import Answer, Chunk, Document, Turn
 
 # progress(done, total) during embedding, counted in chunks
 IngestProgress = Callable[[int, int], None]
@@ -57,6 +57,25 @@ def _another_existing_file(stored_path: str, new_path: str) -> bool:
     return bool(stored_path and new_path and stored_path != new_path and Path(stored_path).exists())
 
 
+PendingDocument = tuple[Document, list[Chunk], bool]  # document, its chunks, whether it is new
+EMBEDDING_GROUP_CHUNKS = 256
+
+
+def _embedding_groups(pending: Sequence[PendingDocument]) -> list[list[PendingDocument]]:
+    """Consecutive documents gathered until they hold EMBEDDING_GROUP_CHUNKS chunks: the model
+    embeds many short documents much faster together than one at a time, and each document is
+    still stored whole or not at all."""
+    groups: list[list[PendingDocument]] = []
+    size = EMBEDDING_GROUP_CHUNKS
+    for item in pending:
+        if size >= EMBEDDING_GROUP_CHUNKS:
+            groups.append([])
+            size = 0
+        groups[-1].append(item)
+        size += len(item[1])
+    return groups
+
+
 class Assistant:
     """Ingest documents and answer questions about them, with citations."""
 
@@ -65,13 +84,13 @@ class Assistant:
         settings: Settings,
         embedder: Embedder | None = None,
         store: ChunkStore | None = None,
-        retriever: DenseRetriever | None = None,
+        retriever: Retriever | None = None,
         answerer: ExtractiveAnswerer | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder or Embedder(settings.embedding_model, settings.embedding_batch_size)
         self.store = store or ChunkStore(settings, self.embedder)
-        self.retriever = retriever or DenseRetriever(self.store, self.embedder, settings.top_k)
+        self.retriever: Retriever = retriever or DenseRetriever(self.store, self.embedder, settings.top_k)
         self.answerer = answerer or ExtractiveAnswerer(
             self.embedder, settings.answer_min_score, settings.answer_max_sentences, idf=self.idf
         )
@@ -153,7 +172,7 @@ class Assistant:
     def _store_documents(
         self, documents: Sequence[Document], report: IngestReport, progress: IngestProgress | None
     ) -> None:
-        pending = []
+        pending: list[PendingDocument] = []
         for document in documents:
             stored = self.store.stored_origin(document.id)
             if stored and stored[0] == document.content_hash:
@@ -174,12 +193,16 @@ class Assistant:
             pending.append((document, chunks, stored is None))
         total = sum(len(chunks) for _, chunks, _ in pending)
         done = 0
-        for document, chunks, is_new in pending:
-            vectors = self.embedder.embed([chunk.text for chunk in chunks])
-            self.store.put_document(document, chunks, vectors)
-            (report.added if is_new else report.updated).append(document.id)
-            report.chunks_embedded += len(chunks)
-            done += len(chunks)
+        for group in _embedding_groups(pending):
+            texts = [chunk.text for _, chunks, _ in group for chunk in chunks]
+            vectors = self.embedder.embed(texts)
+            offset = 0
+            for document, chunks, is_new in group:
+                self.store.put_document(document, chunks, vectors[offset : offset + len(chunks)])
+                offset += len(chunks)
+                (report.added if is_new else report.updated).append(document.id)
+                report.chunks_embedded += len(chunks)
+            done += len(texts)
             if progress:
                 progress(done, total)
 
@@ -197,6 +220,11 @@ class Assistant:
                 self.store.delete_document(stored.doc_id)
                 removed.append(stored.doc_id)
         return removed
+
+    def warm_up(self) -> None:
+        """Load the model and the corpus term statistics now, so the first question is not slow."""
+        self.embedder.load()
+        self._refresh_term_stats()
 
     def idf(self, term: str) -> float:
         """IDF of a stemmed term over the stored chunks (as of the last question)."""
@@ -224,8 +252,12 @@ class Assistant:
 
     # ----- questions --------------------------------------------------------------------------
 
-    def ask(self, question: str) -> Answer:
-        """Retrieve passages for the question and answer from them, citing what was used."""
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+        """Retrieve passages for the question and answer from them, citing what was used.
+
+        `history` holds the conversation's earlier turns, oldest first. The eval harness passes
+        them as the app will; the question is not yet rewritten with them (follow-ups, issue 5).
+        """
         question = " ".join(question.split())
         if not question:
             raise ValueError("The question is empty: type a question about the documents.")

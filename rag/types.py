@@ -37,7 +37,8 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk with its similarity to the query (higher is closer, at most 1)."""
+    """A retrieved chunk with the retriever's score for it (higher is better; for dense
+    retrieval the cosine similarity, at most 1)."""
 
     chunk: Chunk
     score: float
@@ -68,6 +69,14 @@ class Citation:
     def sentence(self) -> str:
         offset = self.start - self.passage_start
         return self.passage[offset : offset + (self.end - self.start)]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier exchange of a conversation."""
+
+    question: str
+    answer: str
 
 
 @dataclass(frozen=True)

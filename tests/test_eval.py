@@ -1,4 +1,5 @@
-"""Quality gate: the seed gold set through the real pipeline, against eval/thresholds.toml."""
+"""`python -m eval` end to end: the quality gate on the seed set, report files, index reuse,
+left-out questions on a dataset folder, and scoring of single answers."""
 
 from __future__ import annotations
 
@@ -9,90 +10,154 @@ from pathlib import Path
 import pytest
 
 from eval.__main__ import main
-from eval.metrics import QuestionRecord, best_threshold, contains_answer, normalise, percentile, summarise
-from eval.runner import GoldFormatError, load_questions
+from eval.datasets import GoldQuestion
+from eval.runner import prediction, score_question
+from rag.types import Answer, Chunk, Citation, Passage
 
 ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ["citeline", "bm25", "dense", "langchain"]
 
 
-def test_seed_gold_set_meets_the_thresholds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "report.json"
-    assert main(["--store", str(tmp_path / "store"), "--out", str(out), "--corpus", str(ROOT / "corpus")]) == 0
-    report = json.loads(out.read_text())
-    metrics = report["metrics"]
-    assert metrics["questions"] >= 20 and metrics["unanswerable"] >= 5
+def test_seed_gold_set_meets_the_thresholds_and_writes_a_full_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report"
+    args = ["--index-dir", str(tmp_path / "indexes"), "--corpus", str(ROOT / "corpus")]
+    assert main([*args, "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert {"dataset", "commit", "settings", "questions", "left_out", "configs"} <= set(report)
+    assert list(report["configs"]) == CONFIGS
+    assert report["questions"] >= 40 and report["left_out"]["unanswerable"] >= 10
+
     floors = tomllib.loads((ROOT / "eval" / "thresholds.toml").read_text())["seed"]
-    below = {name: (metrics[name], floor) for name, floor in floors.items() if metrics[name] < floor}
+    below = {
+        (config, name): (metrics[name], floor)
+        for config, metrics in report["configs"].items()
+        for name, floor in {**floors["all"], **floors.get(config, {})}.items()
+        if metrics[name] is None or metrics[name] < floor
+    }
     assert not below, f"metrics below their floors (value, floor): {below}"
-    assert len(report["questions"]) == metrics["questions"]
-    assert "answer_accuracy" in capsys.readouterr().out
+
+    markdown = (out / "report.md").read_text()
+    assert "| metric | citeline | bm25 | dense | langchain |" in markdown
+    assert "| answer_hit@4000c" in markdown and "| f1" in markdown
+    for plot in ("answer_hit_at_k.png", "answer_hit_by_budget.png", "latency.png"):
+        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
+    lines = [json.loads(line) for line in (out / "questions.jsonl").read_text().splitlines()]
+    assert len(lines) == report["questions"] * len(CONFIGS)
+    nis = next(line for line in lines if line["config"] == "citeline" and line["id"] == "seed-001")
+    assert nis["first_hit"] == 1 and "1,500" in nis["answer"] and nis["retrieved"][0]["doc_id"]
+    assert "answer_hit@5" in capsys.readouterr().out
+
+    # Same dataset and settings: the indexes are reused, and the run says so.
+    assert main([*args, "--out", str(tmp_path / "again"), "--limit", "5", "--configs", "citeline,langchain"]) == 0
+    printed = capsys.readouterr().out
+    assert "index citeline: reusing" in printed and "index langchain: reusing" in printed
+    again = json.loads((tmp_path / "again" / "report.json").read_text())
+    assert again["questions"] == 5 and list(again["configs"]) == ["citeline", "langchain"]
+    assert all(index["reused"] for index in again["indexes"].values())
 
 
-def test_gold_file_is_well_formed() -> None:
-    questions = load_questions(ROOT / "eval" / "gold" / "seed.jsonl")
-    assert len({q.id for q in questions}) == len(questions)
-    corpus_ids = {p.stem for p in (ROOT / "corpus").glob("*.md")}
-    for question in questions:
-        assert set(question.doc_ids) <= corpus_ids, question.id
-        assert question.answerable == bool(question.answers)
-
-
-def test_bad_gold_line_names_file_line_and_field(tmp_path: Path) -> None:
-    path = tmp_path / "gold.jsonl"
-    path.write_text('{"id": "a", "question": "q?", "answers": []}\n{"id": "b", "answers": []}\n')
-    with pytest.raises(GoldFormatError, match=r"gold.jsonl:2: field 'question'"):
-        load_questions(path)
+def test_a_dataset_folder_reports_what_was_left_out_of_retrieval_metrics(tmp_path: Path) -> None:
+    folder = tmp_path / "mini"
+    folder.mkdir()
+    corpus = [
+        {
+            "id": "nk",
+            "title": "Troops",
+            "published": "2024-10-18",
+            "source": "Wire",
+            "text": "South Korea's spy agency said North Korea sent 1,500 soldiers to Russia's Far East.",
+        },
+        {
+            "id": "kr",
+            "title": "Kursk",
+            "published": "2024-11-04",
+            "source": "DoD",
+            "text": "The Pentagon said about 10,000 North Korean troops were in Kursk Oblast.",
+        },
+    ]
+    questions = [
+        {"id": "a", "question": "How many soldiers did North Korea send to Russia's Far East?", "answers": ["1,500"]},
+        {"id": "b", "question": "How many troops were in Kursk?", "answers": ["10,000"], "doc_ids": ["kr"]},
+        {"id": "c", "question": "Who is the mayor of Kursk?", "answers": ["Alexander Nikitin"]},  # not in corpus
+        {"id": "d", "question": "Who won the 2018 World Cup?", "answers": [], "answerable": False},
+        {
+            "id": "e",
+            "question": "And where were the 1,500 sent?",
+            "answers": ["Far East"],
+            "history": [{"question": "How many soldiers?", "answer": "1,500"}],
+        },
+    ]
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus))
+    (folder / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in questions))
+    out = tmp_path / "report"
+    args = ["--dataset", str(folder), "--index-dir", str(tmp_path / "ix"), "--out", str(out)]
+    assert main([*args, "--configs", "bm25,citeline"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["dataset"] == "mini" and report["documents"] == 2
+    assert report["left_out"] == {"unanswerable": 1, "answer_not_in_corpus": 1}
+    assert report["retrieval_questions"] == 3
+    assert list(report["configs"]) == ["citeline", "bm25"]  # canonical order, whatever was typed
+    citeline = report["configs"]["citeline"]
+    assert citeline["retrieval_questions"] == 3 and citeline["answer_hit@10"] == 1.0
+    assert citeline["doc_hit@5"] == 1.0  # only question b names its documents
+    lines = [json.loads(line) for line in (out / "questions.jsonl").read_text().splitlines()]
+    follow_up = next(line for line in lines if line["id"] == "e")
+    assert follow_up["history"] == [{"question": "How many soldiers?", "answer": "1,500"}]
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
-    [("The  U.S. “Army”!", "us army"), ("An apple, a day", "apple day"), ("1,500", "1500")],
-)
-def test_normalise(text: str, expected: str) -> None:
-    assert normalise(text) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "answers", "found"),
+    ("args", "message"),
     [
-        ("sent 1,500 soldiers", ["1,500"], True),
-        ("sent 11,500 soldiers", ["1,500"], False),
-        ("in Russia’s Far East.", ["Russia’s Far East"], True),
-        ("anything", [], False),
+        (["--configs", "citeline,gpt"], "unknown configuration 'gpt'; choose from citeline, bm25, dense, langchain"),
+        (["--dataset", "no/such/folder"], "no such dataset"),
+        (["--limit", "0"], "--limit must be at least 1"),
     ],
 )
-def test_contains_answer(text: str, answers: list[str], found: bool) -> None:
-    assert contains_answer(text, answers) is found
+def test_bad_arguments_are_named_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main([*args, "--index-dir", str(tmp_path / "ix")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "ix").exists()
 
 
-def test_percentile() -> None:
-    assert percentile([], 50) == 0.0
-    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
-    assert percentile(list(map(float, range(1, 101))), 95) == 95.0
+def _passage(doc_id: str, text: str, start: int = 0) -> Passage:
+    return Passage(Chunk(f"{doc_id}:0", doc_id, 0, text, start, start + len(text)), 0.5)
 
 
-def record(answerable: bool, refused: bool, correct: bool, cited: int = 1, cited_correct: int = 1) -> QuestionRecord:
-    return QuestionRecord("q", answerable, refused, correct, correct, cited, cited_correct, 0.5, 1.0, 2.0, 3.0)
+def _citation(n: int, passage: Passage) -> Citation:
+    chunk = passage.chunk
+    return Citation(n, chunk.doc_id, "", "", "", "", chunk.text, chunk.start, chunk.start, chunk.end, 0.5)
 
 
-def test_summarise_counts_each_rate_over_its_own_questions() -> None:
-    metrics = summarise(
-        [
-            record(True, False, True),
-            record(True, False, False, cited=2, cited_correct=0),
-            record(True, True, False, cited=0, cited_correct=0),
-            record(False, True, False, cited=0, cited_correct=0),
-        ],
-        k=5,
+def test_score_question_checks_answer_citations_and_ranking() -> None:
+    right = _passage("nk", "North Korea sent 1,500 soldiers.")
+    other = _passage("kr", "About 10,000 troops were in Kursk.")
+    question = GoldQuestion("q", "How many soldiers?", ("1,500",), doc_ids=("kr",))
+    answer = Answer(
+        text="North Korea sent 1,500 soldiers. [1]",
+        refused=False,
+        citations=(_citation(1, right),),
+        passages=(right, other),
+        short_answer="1,500 soldiers",
+        timings_ms={"retrieve": 1.0, "answer": 2.0, "total": 3.0},
     )
-    assert metrics["answer_accuracy"] == round(1 / 3, 4)
-    assert metrics["false_refusal_rate"] == round(1 / 3, 4)
-    assert metrics["refusal_accuracy"] == 1.0
-    assert metrics["citation_accuracy"] == 0.5
-    assert metrics["citation_precision"] == round(1 / 3, 4)
+    record = score_question(question, answer, [other, right], in_corpus=True)
+    assert record.first_hit == 2 and record.doc_hit is True
+    assert record.answer_contains and record.citations_valid
+    assert (record.cited, record.cited_correct) == (1, 1)
+    assert record.exact_match == 0.0 and record.f1 == pytest.approx(2 / 3)
+
+    unretrieved = _passage("elsewhere", "North Korea sent 1,500 soldiers.")
+    bad = Answer(
+        text=answer.text + " Also [2].", refused=False, citations=(_citation(1, unretrieved),), passages=(right,)
+    )
+    assert not score_question(question, bad, [right], in_corpus=True).citations_valid
 
 
-def test_best_threshold_separates_answerable_from_unanswerable() -> None:
-    scored = [(0.9, True, True), (0.7, True, True), (0.4, False, False), (0.2, False, False), (0.5, True, False)]
-    threshold, accuracy = best_threshold(scored)
-    assert 0.4 < threshold <= 0.7 and accuracy == 0.8
+def test_prediction_is_the_short_answer_else_the_text_without_markers() -> None:
+    assert prediction(Answer(text="Sent 1,500. [1]", refused=False, short_answer="1,500")) == "1,500"
+    assert prediction(Answer(text="Sent 1,500. [1]", refused=False)) == "Sent 1,500. "
+    assert prediction(Answer(text="I could not find that.", refused=True)) == ""

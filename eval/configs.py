@@ -1,0 +1,212 @@
+"""The configurations one evaluation compares, and the indexes they need, built once and reused.
+
+Every configuration answers through an `Assistant` (the pipeline the app uses) with the same
+extractive answerer; they differ only in how passages are retrieved:
+
+- citeline: the product as configured in Settings;
+- bm25: BM25 alone over the product's own chunks;
+- dense: dense (MiniLM + Chroma) alone over the product's own chunks;
+- langchain: the stock LangChain recipe (1,000/200 character splitter, MiniLM, Chroma, top 4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from eval import langchain_recipe
+from eval.datasets import Dataset
+from rag.config import Settings
+from rag.embeddings import Embedder
+from rag.pipeline import Assistant
+from rag.retrieval import BM25Retriever, DenseRetriever, Retriever
+
+CONFIG_NAMES = ("citeline", "bm25", "dense", "langchain")
+DESCRIPTIONS = {
+    "citeline": "the product, as configured in Settings",
+    "bm25": "BM25 only, over the product's chunks",
+    "dense": "dense only (MiniLM + Chroma), over the product's chunks",
+    "langchain": "stock LangChain recipe: RecursiveCharacterTextSplitter(1000, 200), MiniLM, Chroma, top 4",
+}
+INDEX_RECORD = "index.json"
+
+Log = Callable[[str], None]
+
+
+class ConfigError(ValueError):
+    """An unknown configuration name was asked for."""
+
+
+def parse_config_names(text: str | None) -> list[str]:
+    """'citeline,bm25' -> ['citeline', 'bm25'], in the canonical order; None -> all of them."""
+    if not text:
+        return list(CONFIG_NAMES)
+    names = {name.strip() for name in text.split(",") if name.strip()}
+    unknown = sorted(names - set(CONFIG_NAMES))
+    if unknown or not names:
+        raise ConfigError(
+            f"unknown configuration {', '.join(unknown) or text!r}; choose from {', '.join(CONFIG_NAMES)}"
+        )
+    return [name for name in CONFIG_NAMES if name in names]
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """One index on disk (or in memory), how long it took to build and whether it was reused."""
+
+    path: str
+    chunks: int
+    seconds: float
+    reused: bool
+    built: str
+
+    @property
+    def chunks_per_second(self) -> float | None:
+        return round(self.chunks / self.seconds, 1) if self.seconds > 0 else None
+
+
+@dataclass
+class Configuration:
+    """One way of answering: an Assistant that answers, and a ranker that gives the same
+    retrieval to a greater depth, for the ranking metrics."""
+
+    name: str
+    assistant: Assistant
+    ranker: Retriever
+    index: IndexInfo
+
+    @property
+    def description(self) -> str:
+        return DESCRIPTIONS[self.name]
+
+
+def _key_hash(key: object) -> str:
+    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def _read_record(folder: Path, key: dict[str, object]) -> IndexInfo | None:
+    """The record of a finished build with this key, or None (never built, changed, or interrupted)."""
+    try:
+        record = json.loads((folder / INDEX_RECORD).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if record.get("key") != key:
+        return None
+    return IndexInfo(str(folder), int(record["chunks"]), float(record["seconds"]), True, str(record["built"]))
+
+
+def _write_record(folder: Path, key: dict[str, object], chunks: int, seconds: float) -> IndexInfo:
+    built = time.strftime("%Y-%m-%d %H:%M:%S")
+    record = {"key": key, "chunks": chunks, "seconds": round(seconds, 2), "built": built}
+    (folder / INDEX_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return IndexInfo(str(folder), chunks, seconds, False, built)
+
+
+def _progress_bar(total: int, label: str):  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="chunk", file=sys.stderr, disable=None)
+
+
+def _reuse_message(name: str, info: IndexInfo) -> str:
+    return (
+        f"index {name}: reusing {info.path} ({info.chunks} chunks, built {info.built}; dataset and settings unchanged)"
+    )
+
+
+def _product_index(
+    dataset: Dataset, settings: Settings, root: Path, embedder: Embedder, log: Log
+) -> tuple[Assistant, IndexInfo]:
+    key: dict[str, object] = {"dataset": dataset.fingerprint(), **settings.index_shape()}
+    folder = root / f"citeline-{_key_hash(key)}"
+    assistant = Assistant(
+        settings.model_copy(update={"store_dir": folder, "collection": "citeline"}), embedder=embedder
+    )
+    info = _read_record(folder, key)
+    if info is not None:
+        log(_reuse_message("citeline", info))
+        return assistant, info
+    log(f"index citeline: building {folder} from {len(dataset.documents)} documents")
+    embedder.load()  # indexing speed should not include loading the model
+    began = time.perf_counter()
+    with _progress_bar(0, "indexing citeline") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = assistant.ingest_documents(dataset.documents, progress=progress)
+    info = _write_record(folder, key, assistant.chunk_count(), time.perf_counter() - began)
+    log(f"index citeline: {report.summary()}")
+    return assistant, info
+
+
+def _langchain_index(
+    dataset: Dataset, settings: Settings, root: Path, embedder: Embedder, log: Log
+) -> tuple[Retriever, IndexInfo]:
+    key: dict[str, object] = {
+        "dataset": dataset.fingerprint(),
+        "model": settings.embedding_model,
+        **langchain_recipe.recipe(),
+    }
+    folder = root / f"langchain-{_key_hash(key)}"
+    store = langchain_recipe.open_store(folder, embedder)
+    info = _read_record(folder, key)
+    if info is not None:
+        log(_reuse_message("langchain", info))
+    else:
+        log(f"index langchain: building {folder} from {len(dataset.documents)} documents")
+        began = time.perf_counter()
+        total = len(langchain_recipe.split(dataset.documents))
+        with _progress_bar(total, "indexing langchain") as bar:
+            chunks = langchain_recipe.build(store, dataset.documents, progress=bar.update)
+        info = _write_record(folder, key, chunks, time.perf_counter() - began)
+        log(f"index langchain: {chunks} chunks in {info.seconds:.1f} s ({info.chunks_per_second} chunks/s)")
+    return langchain_recipe.LangChainRetriever(store), info
+
+
+def build_configurations(
+    dataset: Dataset, settings: Settings, names: Sequence[str], index_root: Path, log: Log = print
+) -> list[Configuration]:
+    """Build (or reuse) the indexes the named configurations need, and the configurations."""
+    root = index_root / f"{dataset.name}-{dataset.fingerprint()}"
+    embedder = Embedder(settings.embedding_model, settings.embedding_batch_size)
+    product, product_info = _product_index(dataset, settings, root, embedder, log)
+    configurations: list[Configuration] = []
+    for name in names:
+        if name == "citeline":
+            configurations.append(Configuration(name, product, product.retriever, product_info))
+        elif name == "dense":
+            dense = DenseRetriever(product.store, embedder, settings.top_k)
+            configurations.append(Configuration(name, _assistant_with(product, dense), dense, product_info))
+        elif name == "bm25":
+            bm25 = BM25Retriever.from_store(product.store, settings.top_k)
+            info = IndexInfo(
+                "(in memory)", len(bm25.chunks), bm25.build_seconds, False, time.strftime("%Y-%m-%d %H:%M:%S")
+            )
+            log(f"index bm25: {info.chunks} chunks in {info.seconds:.1f} s")
+            configurations.append(Configuration(name, _assistant_with(product, bm25), bm25, info))
+        elif name == "langchain":
+            retriever, info = _langchain_index(dataset, settings, root, embedder, log)
+            recipe_settings = product.settings.model_copy(update={"top_k": langchain_recipe.TOP_K})
+            assistant = Assistant(recipe_settings, embedder=embedder, store=product.store, retriever=retriever)
+            configurations.append(Configuration(name, assistant, retriever, info))
+    return configurations
+
+
+def _assistant_with(product: Assistant, retriever: Retriever) -> Assistant:
+    """The product's pipeline and answerer with another retriever (corpus statistics shared)."""
+    return Assistant(product.settings, embedder=product.embedder, store=product.store, retriever=retriever)
+
+
+def unthresholded(configuration: Configuration) -> Configuration:
+    """The same configuration with refusals switched off (for calibrating the threshold)."""
+    product = configuration.assistant
+    settings = product.settings.model_copy(update={"answer_min_score": 0.0})
+    assistant = Assistant(settings, embedder=product.embedder, store=product.store, retriever=product.retriever)
+    return Configuration(configuration.name, assistant, configuration.ranker, configuration.index)

@@ -1,0 +1,173 @@
+"""Evaluation datasets: gold questions and the corpus they are asked about.
+
+A dataset is either a folder holding corpus.jsonl (`id, title, url, published, source, text`)
+and questions.jsonl, or a questions .jsonl file asked about a folder of article files (the
+shipped eval/gold/seed.jsonl over corpus/). Either way it becomes Documents and GoldQuestions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.loaders import LoadError, discover, load_file, make_document
+from rag.types import Document, Turn
+
+CORPUS_FILE = "corpus.jsonl"
+QUESTIONS_FILE = "questions.jsonl"
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file or line that cannot be used; the message names the file, line and field."""
+
+
+@dataclass(frozen=True)
+class GoldQuestion:
+    """One gold question; no accepted answers means it should be declined."""
+
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    doc_ids: tuple[str, ...] = ()
+    answerable: bool = True
+    date: str = ""
+    history: tuple[Turn, ...] = ()
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    documents: tuple[Document, ...]
+    questions: tuple[GoldQuestion, ...]
+    failed: tuple[LoadError, ...] = ()  # corpus files that could not be loaded
+
+    def fingerprint(self) -> str:
+        """Changes whenever any document's text or metadata changes, or one is added or removed."""
+        digest = hashlib.sha256()
+        for document in sorted(self.documents, key=lambda d: d.id):
+            digest.update(f"{document.id}\x1f{document.content_hash}\n".encode())
+        return digest.hexdigest()[:12]
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a .jsonl file."""
+    if not path.is_file():
+        raise DatasetFormatError(f"{path}: no such file; a dataset folder needs {CORPUS_FILE} and {QUESTIONS_FILE}")
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetFormatError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(row, dict):
+                raise DatasetFormatError(f"{path}:{number}: each line must be a JSON object")
+            yield number, row
+
+
+def _field(path: Path, number: int, row: dict[str, Any], key: str, kind: type, default: Any = None) -> Any:
+    value = row.get(key, default)
+    if not isinstance(value, kind):
+        raise DatasetFormatError(f"{path}:{number}: field '{key}' must be a {kind.__name__}")
+    return value
+
+
+def _history(path: Path, number: int, value: Any) -> tuple[Turn, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(t, dict) and isinstance(t.get("question"), str) and isinstance(t.get("answer"), str) for t in value
+    ):
+        raise DatasetFormatError(
+            f'{path}:{number}: field \'history\' must be a list of {{"question": ..., "answer": ...}} turns'
+        )
+    return tuple(Turn(t["question"], t["answer"]) for t in value)
+
+
+def load_questions(path: Path) -> list[GoldQuestion]:
+    """Read questions.jsonl: `id, question, answers[]`, optional `doc_ids[], answerable, date, history`."""
+    questions: list[GoldQuestion] = []
+    seen: set[str] = set()
+    for number, row in _rows(path):
+        question_id = _field(path, number, row, "id", str)
+        if question_id in seen:
+            raise DatasetFormatError(f"{path}:{number}: id '{question_id}' is used twice; ids must be unique")
+        seen.add(question_id)
+        answers = tuple(str(a) for a in _field(path, number, row, "answers", list))
+        questions.append(
+            GoldQuestion(
+                id=question_id,
+                question=_field(path, number, row, "question", str),
+                answers=answers,
+                doc_ids=tuple(str(d) for d in _field(path, number, row, "doc_ids", list, [])),
+                answerable=_field(path, number, row, "answerable", bool, bool(answers)),
+                date=str(row.get("date") or ""),
+                history=_history(path, number, row.get("history", [])),
+            )
+        )
+    return questions
+
+
+def load_corpus_jsonl(path: Path) -> list[Document]:
+    """Read corpus.jsonl: one article per line, `id` and `text` required."""
+    documents: list[Document] = []
+    seen: set[str] = set()
+    for number, row in _rows(path):
+        doc_id = _field(path, number, row, "id", str)
+        text = _field(path, number, row, "text", str)
+        if doc_id in seen:
+            raise DatasetFormatError(f"{path}:{number}: id '{doc_id}' is used twice; ids must be unique")
+        if not text.strip():
+            raise DatasetFormatError(f"{path}:{number}: field 'text' is empty")
+        seen.add(doc_id)
+        documents.append(
+            make_document(
+                doc_id=doc_id,
+                text=text,
+                title=str(row.get("title") or ""),
+                source=str(row.get("source") or ""),
+                url=str(row.get("url") or ""),
+                published=row.get("published") or "",
+            )
+        )
+    return documents
+
+
+def load_dataset(path: Path, corpus_dir: Path, limit: int | None = None) -> Dataset:
+    """Load a dataset folder, or a questions file asked about the article files in corpus_dir.
+
+    With `limit`, only the first `limit` questions are kept and, when every kept question names
+    its documents, only the documents they name are indexed: a subset that indexes in minutes
+    while each question still competes with the other questions' articles.
+    """
+    if path.is_dir():
+        name = path.name
+        questions = load_questions(path / QUESTIONS_FILE)
+        documents = load_corpus_jsonl(path / CORPUS_FILE)
+        failed: list[LoadError] = []
+    elif path.is_file():
+        name = path.stem
+        questions = load_questions(path)
+        files, failed = discover([corpus_dir])
+        documents = []
+        for file in files:
+            try:
+                documents.append(load_file(file))
+            except LoadError as error:
+                failed.append(error)
+    else:
+        raise DatasetFormatError(
+            f"{path}: no such dataset; give a folder with {CORPUS_FILE} and {QUESTIONS_FILE}, "
+            "or a questions .jsonl file (asked about --corpus)"
+        )
+    if limit is not None:
+        questions = questions[:limit]
+        named = {doc_id for question in questions for doc_id in question.doc_ids}
+        if questions and all(question.doc_ids for question in questions):
+            documents = [document for document in documents if document.id in named]
+    if not documents:
+        raise DatasetFormatError(f"{path}: the dataset has no documents to index")
+    return Dataset(name=name, documents=tuple(documents), questions=tuple(questions), failed=tuple(failed))
