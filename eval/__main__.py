@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --limit must be at least 1", file=sys.stderr)
         return 2
     try:
-        names = parse_config_names(args.configs)
+        names = parse_config_names(args.configs, needed=["citeline"] if args.calibrate else [])
         dataset = load_dataset(args.dataset, args.corpus or settings.corpus_dir, args.limit)
     except (ConfigError, DatasetFormatError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = [run(configuration, dataset.questions, in_corpus) for configuration in configurations]
 
     calibration = None
-    if args.calibrate and "citeline" in names:
+    if args.calibrate:
         product = next(c for c in configurations if c.name == "citeline")
         calibration = calibrate(run(unthresholded(product), dataset.questions, in_corpus).records)
 

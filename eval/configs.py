@@ -18,13 +18,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from eval import langchain_recipe
 from eval.datasets import Dataset
+from rag import chunking
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.pipeline import Assistant
 from rag.retrieval import BM25Retriever, DenseRetriever, Retriever
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 CONFIG_NAMES = ("citeline", "bm25", "dense", "langchain")
 DESCRIPTIONS = {
@@ -42,11 +48,15 @@ class ConfigError(ValueError):
     """An unknown configuration name was asked for."""
 
 
-def parse_config_names(text: str | None) -> list[str]:
-    """'citeline,bm25' -> ['citeline', 'bm25'], in the canonical order; None -> all of them."""
+def parse_config_names(text: str | None, needed: Sequence[str] = ()) -> list[str]:
+    """'citeline,bm25' -> ['citeline', 'bm25'], in the canonical order; None -> all of them.
+    `needed` names configurations another option relies on."""
     if not text:
         return list(CONFIG_NAMES)
     names = {name.strip() for name in text.split(",") if name.strip()}
+    missing = [name for name in needed if name not in names]
+    if missing:
+        raise ConfigError(f"this run needs the {', '.join(missing)} configuration; add it to --configs")
     unknown = sorted(names - set(CONFIG_NAMES))
     if unknown or not names:
         raise ConfigError(
@@ -60,14 +70,16 @@ class IndexInfo:
     """One index on disk (or in memory), how long it took to build and whether it was reused."""
 
     path: str
-    chunks: int
+    chunks: int  # chunks in the index
+    embedded: int  # chunks embedded by the build that made it (0 for a lexical index)
     seconds: float
     reused: bool
     built: str
 
     @property
     def chunks_per_second(self) -> float | None:
-        return round(self.chunks / self.seconds, 1) if self.seconds > 0 else None
+        """Embedding and storing speed of the build (None for indexes that embed nothing)."""
+        return round(self.embedded / self.seconds, 1) if self.embedded and self.seconds > 0 else None
 
 
 @dataclass
@@ -89,45 +101,59 @@ def _key_hash(key: object) -> str:
     return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
 
 
-def _read_record(folder: Path, key: dict[str, object]) -> IndexInfo | None:
-    """The record of a finished build with this key, or None (never built, changed, or interrupted)."""
+def _source_hash(module: ModuleType) -> str:
+    """Changes whenever the module's code does (so a changed chunker never reuses old chunks)."""
+    return hashlib.sha1(Path(str(module.__file__)).read_bytes()).hexdigest()[:12]
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _read_record(folder: Path, key: dict[str, object], stored: Callable[[], int]) -> IndexInfo | None:
+    """The record of a finished build with this key whose chunks are all still stored, or None
+    (never built, built differently, interrupted, or changed since)."""
     try:
         record = json.loads((folder / INDEX_RECORD).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    if record.get("key") != key:
+    if record.get("key") != key or record.get("chunks") != stored():
         return None
-    return IndexInfo(str(folder), int(record["chunks"]), float(record["seconds"]), True, str(record["built"]))
+    return IndexInfo(
+        str(folder), record["chunks"], int(record["embedded"]), float(record["seconds"]), True, str(record["built"])
+    )
 
 
-def _write_record(folder: Path, key: dict[str, object], chunks: int, seconds: float) -> IndexInfo:
-    built = time.strftime("%Y-%m-%d %H:%M:%S")
-    record = {"key": key, "chunks": chunks, "seconds": round(seconds, 2), "built": built}
+def _write_record(folder: Path, key: dict[str, object], chunks: int, embedded: int, seconds: float) -> IndexInfo:
+    info = IndexInfo(str(folder), chunks, embedded, seconds, False, _now())
+    record = {"key": key, "chunks": chunks, "embedded": embedded, "seconds": round(seconds, 2), "built": info.built}
     (folder / INDEX_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return IndexInfo(str(folder), chunks, seconds, False, built)
+    return info
 
 
-def _progress_bar(total: int, label: str):  # type: ignore[no-untyped-def]
+def _progress_bar(total: int, label: str) -> tqdm:
     from tqdm import tqdm
 
     return tqdm(total=total, desc=label, unit="chunk", file=sys.stderr, disable=None)
 
 
 def _reuse_message(name: str, info: IndexInfo) -> str:
-    return (
-        f"index {name}: reusing {info.path} ({info.chunks} chunks, built {info.built}; dataset and settings unchanged)"
-    )
+    return f"index {name}: reusing {info.path} ({info.chunks} chunks, built {info.built}; dataset and code unchanged)"
 
 
 def _product_index(
     dataset: Dataset, settings: Settings, root: Path, embedder: Embedder, log: Log
 ) -> tuple[Assistant, IndexInfo]:
-    key: dict[str, object] = {"dataset": dataset.fingerprint(), **settings.index_shape()}
+    key: dict[str, object] = {
+        "dataset": dataset.fingerprint(),
+        **settings.index_shape(),
+        "chunker": _source_hash(chunking),
+    }
     folder = root / f"citeline-{_key_hash(key)}"
     assistant = Assistant(
         settings.model_copy(update={"store_dir": folder, "collection": "citeline"}), embedder=embedder
     )
-    info = _read_record(folder, key)
+    info = _read_record(folder, key, assistant.chunk_count)
     if info is not None:
         log(_reuse_message("citeline", info))
         return assistant, info
@@ -141,7 +167,8 @@ def _product_index(
             bar.update(done - bar.n)
 
         report = assistant.ingest_documents(dataset.documents, progress=progress)
-    info = _write_record(folder, key, assistant.chunk_count(), time.perf_counter() - began)
+    seconds = time.perf_counter() - began
+    info = _write_record(folder, key, assistant.chunk_count(), report.chunks_embedded, seconds)
     log(f"index citeline: {report.summary()}")
     return assistant, info
 
@@ -156,17 +183,19 @@ def _langchain_index(
     }
     folder = root / f"langchain-{_key_hash(key)}"
     store = langchain_recipe.open_store(folder, embedder)
-    info = _read_record(folder, key)
+    info = _read_record(folder, key, lambda: langchain_recipe.count(store))
     if info is not None:
         log(_reuse_message("langchain", info))
     else:
         log(f"index langchain: building {folder} from {len(dataset.documents)} documents")
+        chunks = langchain_recipe.split(dataset.documents)
+        embedder.load()
         began = time.perf_counter()
-        total = len(langchain_recipe.split(dataset.documents))
-        with _progress_bar(total, "indexing langchain") as bar:
-            chunks = langchain_recipe.build(store, dataset.documents, progress=bar.update)
-        info = _write_record(folder, key, chunks, time.perf_counter() - began)
-        log(f"index langchain: {chunks} chunks in {info.seconds:.1f} s ({info.chunks_per_second} chunks/s)")
+        with _progress_bar(len(chunks), "indexing langchain") as bar:
+            langchain_recipe.add(store, chunks, progress=bar.update)
+        seconds = time.perf_counter() - began
+        info = _write_record(folder, key, langchain_recipe.count(store), len(chunks), seconds)
+        log(f"index langchain: {len(chunks)} chunks in {seconds:.1f} s ({info.chunks_per_second} chunks/s)")
     return langchain_recipe.LangChainRetriever(store), info
 
 
@@ -186,9 +215,7 @@ def build_configurations(
             configurations.append(Configuration(name, _assistant_with(product, dense), dense, product_info))
         elif name == "bm25":
             bm25 = BM25Retriever.from_store(product.store, settings.top_k)
-            info = IndexInfo(
-                "(in memory)", len(bm25.chunks), bm25.build_seconds, False, time.strftime("%Y-%m-%d %H:%M:%S")
-            )
+            info = IndexInfo("(in memory)", len(bm25.chunks), 0, bm25.build_seconds, False, _now())
             log(f"index bm25: {info.chunks} chunks in {info.seconds:.1f} s")
             configurations.append(Configuration(name, _assistant_with(product, bm25), bm25, info))
         elif name == "langchain":

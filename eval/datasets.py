@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.loaders import LoadError, discover, load_file, make_document
+from rag.loaders import LoadError, load_documents, make_document
 from rag.types import Document, Turn
 
 CORPUS_FILE = "corpus.jsonl"
@@ -96,14 +96,22 @@ def load_questions(path: Path) -> list[GoldQuestion]:
         if question_id in seen:
             raise DatasetFormatError(f"{path}:{number}: id '{question_id}' is used twice; ids must be unique")
         seen.add(question_id)
-        answers = tuple(str(a) for a in _field(path, number, row, "answers", list))
+        answers = tuple(_field(path, number, row, "answers", list))
+        if not all(isinstance(answer, str) and answer.strip() for answer in answers):
+            raise DatasetFormatError(f"{path}:{number}: field 'answers' must hold non-empty strings")
+        answerable = _field(path, number, row, "answerable", bool, bool(answers))
+        if answerable != bool(answers):
+            raise DatasetFormatError(
+                f"{path}:{number}: field 'answerable' is {str(answerable).lower()} but 'answers' is "
+                f"{'empty' if not answers else 'not empty'}; an unanswerable question has no answers"
+            )
         questions.append(
             GoldQuestion(
                 id=question_id,
                 question=_field(path, number, row, "question", str),
                 answers=answers,
                 doc_ids=tuple(str(d) for d in _field(path, number, row, "doc_ids", list, [])),
-                answerable=_field(path, number, row, "answerable", bool, bool(answers)),
+                answerable=answerable,
                 date=str(row.get("date") or ""),
                 history=_history(path, number, row.get("history", [])),
             )
@@ -151,13 +159,7 @@ def load_dataset(path: Path, corpus_dir: Path, limit: int | None = None) -> Data
     elif path.is_file():
         name = path.stem
         questions = load_questions(path)
-        files, failed = discover([corpus_dir])
-        documents = []
-        for file in files:
-            try:
-                documents.append(load_file(file))
-            except LoadError as error:
-                failed.append(error)
+        documents, failed = load_documents([corpus_dir])
     else:
         raise DatasetFormatError(
             f"{path}: no such dataset; give a folder with {CORPUS_FILE} and {QUESTIONS_FILE}, "

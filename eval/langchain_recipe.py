@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rag.embeddings import Embedder
-from rag.types import Chunk, Document, Passage
+from rag.store import chunk_from_record
+from rag.types import Document, Passage
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
@@ -28,7 +29,13 @@ ADD_BATCH = 256  # chunks embedded and added per call
 
 def recipe() -> dict[str, str | int]:
     """What shapes this index; part of its cache key."""
-    return {"splitter": "RecursiveCharacterTextSplitter", "chunk_size": CHUNK_SIZE, "chunk_overlap": CHUNK_OVERLAP}
+    from importlib.metadata import version
+
+    return {
+        "splitter": f"RecursiveCharacterTextSplitter {version('langchain-text-splitters')}",
+        "chunk_size": CHUNK_SIZE,
+        "chunk_overlap": CHUNK_OVERLAP,
+    }
 
 
 def split(documents: Sequence[Document]) -> list[LangChainDocument]:
@@ -39,21 +46,17 @@ def split(documents: Sequence[Document]) -> list[LangChainDocument]:
     chunks = splitter.create_documents(
         [document.text for document in documents],
         metadatas=[
-            {
-                "doc_id": document.id,
-                "title": document.title,
-                "published": document.published,
-                "source": document.source,
-                "url": document.url,
-            }
-            for document in documents
+            {"doc_id": d.id, "title": d.title, "published": d.published, "source": d.source, "url": d.url}
+            for d in documents
         ],
     )
+    # The same metadata keys as the product's store, so a hit reads back with the same code.
     seen: dict[str, int] = {}
     for chunk in chunks:
-        doc_id = chunk.metadata["doc_id"]
-        chunk.metadata["index"] = seen.get(doc_id, 0)
-        seen[doc_id] = chunk.metadata["index"] + 1
+        meta = chunk.metadata
+        meta["index"] = seen.get(meta["doc_id"], 0)
+        meta["start"], meta["end"] = meta["start_index"], meta["start_index"] + len(chunk.page_content)
+        seen[meta["doc_id"]] = meta["index"] + 1
     return chunks
 
 
@@ -74,33 +77,18 @@ def open_store(path: Path, embedder: Embedder) -> Chroma:
     )
 
 
-def build(store: Chroma, documents: Sequence[Document], progress: Callable[[int], None] | None = None) -> int:
-    """Split and add every document (ids are deterministic, so a resumed build overwrites rather
-    than duplicates); returns the number of chunks."""
-    chunks = split(documents)
+def add(store: Chroma, chunks: Sequence[LangChainDocument], progress: Callable[[int], None] | None = None) -> None:
+    """Embed and add the chunks in batches (ids are deterministic, so a resumed build overwrites
+    rather than duplicates)."""
     for first in range(0, len(chunks), ADD_BATCH):
-        batch = chunks[first : first + ADD_BATCH]
+        batch = list(chunks[first : first + ADD_BATCH])
         store.add_documents(batch, ids=[chunk_id(chunk) for chunk in batch])
         if progress:
             progress(len(batch))
-    return len(chunks)
 
 
-def _chunk(document: LangChainDocument) -> Chunk:
-    meta: dict[str, Any] = document.metadata
-    start = int(meta["start_index"])
-    return Chunk(
-        id=chunk_id(document),
-        doc_id=str(meta["doc_id"]),
-        index=int(meta.get("index", 0)),
-        text=document.page_content,
-        start=start,
-        end=start + len(document.page_content),
-        title=str(meta.get("title", "")),
-        published=str(meta.get("published", "")),
-        source=str(meta.get("source", "")),
-        url=str(meta.get("url", "")),
-    )
+def count(store: Chroma) -> int:
+    return store._collection.count()  # noqa: SLF001 - langchain-chroma exposes no count
 
 
 class LangChainRetriever:
@@ -115,4 +103,9 @@ class LangChainRetriever:
             return []
         results = self.store.similarity_search_with_score(query, k=k or self.k)
         # Chroma's default space is squared L2; on unit vectors, cosine similarity = 1 - d / 2.
-        return [Passage(chunk=_chunk(document), score=1.0 - distance / 2) for document, distance in results]
+        return [
+            Passage(
+                chunk=chunk_from_record(chunk_id(document), document.page_content, document.metadata), score=1 - d / 2
+            )
+            for document, d in results
+        ]

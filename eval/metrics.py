@@ -56,10 +56,20 @@ def hit_within_chars(passages: Sequence[str], answers: Sequence[str], budget: in
     for text in passages:
         if left <= 0:
             return False
-        if contains_answer(text[:left], answers):
+        if contains_answer(_whole_words(text, left), answers):
             return True
         left -= len(text)
     return False
+
+
+def _whole_words(text: str, limit: int) -> str:
+    """The text cut at `limit` characters, without the word the cut falls inside ("15,000" cut
+    to "15," must not read as "15")."""
+    if limit >= len(text) or text[limit].isspace():
+        return text[:limit]
+    head = text[:limit]
+    last_space = max(head.rfind(" "), head.rfind("\n"), head.rfind("\t"))
+    return head[: last_space + 1] if last_space >= 0 else ""
 
 
 def reciprocal_rank(rank: int | None, k: int = MRR_K) -> float:
@@ -70,21 +80,23 @@ def _tokens(text: str) -> list[str]:
     return normalise(text).split()
 
 
+def _gold(answers: Sequence[str]) -> list[str]:
+    """Accepted answers as the SQuAD 2.0 script keeps them: those that normalise to nothing are
+    dropped, and none left means the question has no answer (the empty string is right)."""
+    return [a for a in answers if normalise(a)] or [""]
+
+
 def exact_match(prediction: str, answers: Sequence[str]) -> float:
     """SQuAD 2.0 exact match: 1 when the normalised prediction equals an accepted answer; with no
     accepted answers (unanswerable), 1 when the prediction is empty (the question was declined)."""
-    if not answers:
-        return float(not _tokens(prediction))
-    return float(any(normalise(prediction) == normalise(answer) for answer in answers))
+    return float(any(normalise(prediction) == normalise(answer) for answer in _gold(answers)))
 
 
 def f1(prediction: str, answers: Sequence[str]) -> float:
     """SQuAD 2.0 token F1, the best over the accepted answers (empty-answer rule as exact_match)."""
     predicted = _tokens(prediction)
-    if not answers:
-        return float(not predicted)
     best = 0.0
-    for answer in answers:
+    for answer in _gold(answers):
         gold = _tokens(answer)
         if not gold or not predicted:
             best = max(best, float(gold == predicted))
@@ -149,8 +161,8 @@ def summarise(records: Sequence[QuestionRecord]) -> dict[str, float | int | None
     ranked = [r for r in answerable if r.in_corpus]
     with_docs = [r for r in answerable if r.doc_hit is not None]
     answered = [r for r in records if not r.refused]
-    answered_answerable = [r for r in answerable if not r.refused]
-    citations = sum(r.cited for r in answered_answerable)
+    answered_ranked = [r for r in ranked if not r.refused]  # their citations could contain an answer
+    citations = sum(r.cited for r in answered_ranked)
     metrics: dict[str, float | int | None] = {
         "questions": len(records),
         "answerable": len(answerable),
@@ -167,14 +179,14 @@ def summarise(records: Sequence[QuestionRecord]) -> dict[str, float | int | None
     metrics["answer_contains"] = _mean(r.answer_contains for r in answerable)
     metrics["citation_validity"] = _mean(r.citations_valid for r in answered)
     metrics["citation_precision"] = (
-        round(sum(r.cited_correct for r in answered_answerable) / citations, 4) if citations else None
+        round(sum(r.cited_correct for r in answered_ranked) / citations, 4) if citations else None
     )
     metrics["refusal_accuracy"] = _mean(r.refused for r in unanswerable)
     metrics["false_refusal_rate"] = _mean(r.refused for r in answerable)
     for stage in ("retrieve", "answer", "total"):
         values = [r.timings_ms.get(stage, 0.0) for r in records]
-        metrics[f"{stage}_ms_p50"] = round(percentile(values, 50), 1)
-        metrics[f"{stage}_ms_p95"] = round(percentile(values, 95), 1)
+        metrics[f"{stage}_ms_p50"] = round(percentile(values, 50), 1) if values else None
+        metrics[f"{stage}_ms_p95"] = round(percentile(values, 95), 1) if values else None
     return metrics
 
 

@@ -59,13 +59,15 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"# Evaluation: {report['dataset']}",
         "",
         f"Commit `{report['commit']}`, {report['created']}. {report['questions']} questions"
-        + (f" (first {report['limit']})" if report.get("limit") else "")
-        + f" over {report['documents']} documents.",
+        + (f" (the first {report['limit']})" if report.get("limit") else "")
+        + f" over {report['documents']} documents"
+        + (" (only those the questions name)." if report.get("limit") else "."),
         "",
         (
-            f"Retrieval metrics count {report['retrieval_questions']} questions; left out: "
+            f"Retrieval metrics (answer_hit, mrr) count {report['retrieval_questions']} questions; left out: "
             f"{left_out['unanswerable']} unanswerable by design and {left_out['answer_not_in_corpus']} "
-            "whose accepted answers occur nowhere in the indexed documents."
+            "whose accepted answers occur nowhere in the indexed documents. doc_hit@5 counts the answerable "
+            "questions that name their documents."
         ),
         "",
         "| metric | " + " | ".join(names) + " |",

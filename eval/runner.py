@@ -25,7 +25,8 @@ from eval.metrics import (
     occurs_in,
     padded,
 )
-from rag.citations import MARKER, cited_numbers
+from rag.citations import cited_numbers, strip_invalid_markers
+from rag.config import PROJECT_ROOT
 from rag.retrieval import Retriever
 from rag.types import Answer, Passage
 
@@ -54,12 +55,17 @@ def rank(ranker: Retriever, query: str) -> list[Passage]:
         depth *= 2
 
 
+def _visible(text: str) -> str:
+    """Answer text without its [n] markers, which would otherwise read as numbers."""
+    return strip_invalid_markers(text, ())
+
+
 def prediction(answer: Answer) -> str:
     """What exact match and F1 compare: the short answer, or the answer text when none stands
     out; nothing when the question was declined."""
     if answer.refused:
         return ""
-    return answer.short_answer or MARKER.sub("", answer.text)
+    return answer.short_answer or _visible(answer.text)
 
 
 def score_question(
@@ -79,8 +85,7 @@ def score_question(
         doc_hit=any(p.chunk.doc_id in question.doc_ids for p in ranking[:DOC_HIT_K]) if question.doc_ids else None,
         refused=answer.refused,
         answer_contains=not answer.refused
-        and bool(accepted)
-        and contains_answer(f"{answer.short_answer} {answer.text}", accepted),
+        and (contains_answer(answer.short_answer, accepted) or contains_answer(_visible(answer.text), accepted)),
         exact_match=exact_match(prediction(answer), accepted if question.answerable else ()),
         f1=f1(prediction(answer), accepted if question.answerable else ()),
         citations_valid=markers_resolve(cited_numbers(answer.text), cited, retrieved),
@@ -95,6 +100,7 @@ def detail(
     configuration: str, question: GoldQuestion, answer: Answer, ranking: Sequence[Passage], record: QuestionRecord
 ) -> dict[str, object]:
     """One line of questions.jsonl: what was retrieved, answered and cited, for reading failures."""
+    read = {p.chunk.id for p in answer.passages}
     return {
         "config": configuration,
         "id": question.id,
@@ -119,6 +125,7 @@ def detail(
                 "chunk_id": p.chunk.id,
                 "doc_id": p.chunk.doc_id,
                 "score": round(p.score, 4),
+                "read_by_answerer": p.chunk.id in read,
                 "text": p.chunk.text,
             }
             for i, p in enumerate(ranking[:RANK_DEPTH], start=1)
@@ -141,13 +148,22 @@ def run(
     from tqdm import tqdm
 
     records, details = [], []
+    disagreements = 0
     configuration.assistant.warm_up()  # as the app does at start: the first question is not timed cold
     for question in tqdm(questions, desc=configuration.name, unit="q", file=sys.stderr, disable=None):
         answer = configuration.assistant.ask(question.question, question.history)
         ranking = rank(configuration.ranker, answer.query)
+        read = [p.chunk.id for p in answer.passages]
+        disagreements += [p.chunk.id for p in ranking[: len(read)]] != read
         record = score_question(question, answer, ranking, in_corpus[question.id])
         records.append(record)
         details.append(detail(configuration.name, question, answer, ranking, record))
+    if disagreements:
+        print(
+            f"warning: {configuration.name}: for {disagreements} questions the ranking scored for retrieval "
+            "metrics does not start with the passages the answerer read",
+            file=sys.stderr,
+        )
     return ConfigurationRun(configuration.name, records, details)
 
 
@@ -157,12 +173,18 @@ def calibrate(records: Sequence[QuestionRecord]) -> dict[str, float]:
     return {"answer_min_score": round(threshold, 4), "accuracy_at_threshold": round(accuracy, 4)}
 
 
-def git_commit() -> str:
+def _git(*args: str) -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
-    except OSError:
-        return "unknown"
-    return out.stdout.strip() or "unknown"
+        done = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def git_commit() -> str:
+    """The project's short commit, marked '-dirty' when tracked files differ from it."""
+    commit = _git("rev-parse", "--short", "HEAD") or "unknown"
+    return f"{commit}-dirty" if _git("status", "--porcelain", "--untracked-files=no") else commit
 
 
 def timestamp() -> str:

@@ -235,7 +235,7 @@ class ExtractiveAnswerer:
     def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
         scored = self.score_sentences(question, passages)
         best = scored[0].score if scored else 0.0
-        if best < self.min_score:
+        if not scored or best < self.min_score:
             return Answer(text=REFUSAL, refused=True, passages=tuple(passages), query=question, confidence=best)
         chosen = [scored[0]]
         follower = self._follower(scored[0], scored)

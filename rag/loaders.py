@@ -10,7 +10,8 @@ import datetime as dt
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +261,32 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[LoadError]]:
         else:
             errors.append(LoadError(path, "does not exist; check the path"))
     return files, errors
+
+
+def load_documents(paths: Sequence[Path]) -> tuple[list[Document], list[LoadError]]:
+    """Load every supported file under the paths, each Document remembering its absolute path.
+
+    A file that cannot be loaded, or whose id another file in the batch already has, is
+    returned as a LoadError; it never stops the others.
+    """
+    files, failed = discover(paths)
+    documents: list[Document] = []
+    seen: dict[str, str] = {}
+    for path in files:
+        try:
+            document = load_file(path)
+        except LoadError as error:
+            failed.append(error)
+            continue
+        if document.id in seen:
+            failed.append(
+                LoadError(
+                    path,
+                    f"has the same document id '{document.id}' as {seen[document.id]}; "
+                    "rename one file or give it an `id:` in its front matter",
+                )
+            )
+            continue
+        seen[document.id] = str(path)
+        documents.append(replace(document, path=str(path.resolve())))
+    return documents, failed

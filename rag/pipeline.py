@@ -16,7 +16,7 @@ from rag.citations import strip_invalid_markers
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.lexical import TermStats
-from rag.loaders import LoadError, discover, load_file
+from rag.loaders import LoadError, load_documents
 from rag.retrieval import DenseRetriever, Retriever
 from rag.store import ChunkStore, StoredDocument
 from rag.types import Answer, Chunk, Document, Turn
@@ -115,7 +115,7 @@ class Assistant:
         """
         began = time.perf_counter()
         paths = list(paths) if paths else [self.settings.corpus_dir]
-        documents, failed = self._load(paths)
+        documents, failed = load_documents(paths)
         report = IngestReport(failed=failed)
         if rebuild:
             if failed or not documents:
@@ -134,31 +134,6 @@ class Assistant:
         report.seconds = time.perf_counter() - began
         self._term_stats = None
         return report
-
-    @staticmethod
-    def _load(paths: Sequence[Path]) -> tuple[list[Document], list[LoadError]]:
-        """Load every file under the paths; duplicate ids within the batch are errors."""
-        files, failed = discover(paths)
-        documents: list[Document] = []
-        seen: dict[str, str] = {}
-        for path in files:
-            try:
-                document = load_file(path)
-            except LoadError as error:
-                failed.append(error)
-                continue
-            if document.id in seen:
-                failed.append(
-                    LoadError(
-                        path,
-                        f"has the same document id '{document.id}' as {seen[document.id]}; "
-                        "rename one file or give it an `id:` in its front matter",
-                    )
-                )
-                continue
-            seen[document.id] = str(path)
-            documents.append(replace(document, path=str(path.resolve())))
-        return documents, failed
 
     def ingest_documents(self, documents: Sequence[Document], progress: IngestProgress | None = None) -> IngestReport:
         """Store already-built Documents (for datasets that are not files), skipping unchanged ones."""

@@ -89,7 +89,9 @@ def _chunk_metadata(document: Document, chunk: Chunk) -> dict[str, str | int]:
     }
 
 
-def _chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+def chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    """A Chunk from a stored record: metadata with doc_id, index, start, end (and optionally
+    title, published, source, url), the shape `_chunk_metadata` writes."""
     return Chunk(
         id=chunk_id,
         doc_id=str(meta["doc_id"]),
@@ -230,7 +232,7 @@ class ChunkStore:
         """Every stored chunk with its text and metadata, a page at a time (for a lexical index)."""
         for page in self._pages(["documents", "metadatas"]):
             for chunk_id, text, meta in zip(page["ids"], page["documents"] or [], page["metadatas"] or []):
-                yield _chunk_from_record(chunk_id, text, dict(meta or {}))
+                yield chunk_from_record(chunk_id, text, dict(meta or {}))
 
     def stored_origin(self, doc_id: str) -> tuple[str, str] | None:
         """(content hash, source path) of a stored document, or None when it is not stored."""
@@ -282,6 +284,6 @@ class ChunkStore:
         metas = (result["metadatas"] or [[]])[0]
         distances = (result["distances"] or [[]])[0]
         return [
-            Passage(chunk=_chunk_from_record(i, t, dict(m or {})), score=1.0 - float(d))
+            Passage(chunk=chunk_from_record(i, t, dict(m or {})), score=1.0 - float(d))
             for i, t, m, d in zip(ids, texts, metas, distances)
         ]

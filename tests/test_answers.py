@@ -110,3 +110,11 @@ def test_typed_spans(kind: str, sentence: str, found: list[str]) -> None:
 )
 def test_short_answer(question: str, sentence: str, short: str) -> None:
     assert ExtractiveAnswerer._short_answer(question, sentence) == short
+
+
+def test_no_passages_means_a_refusal_even_with_the_threshold_at_zero() -> None:
+    from rag.embeddings import Embedder
+
+    answerer = ExtractiveAnswerer(Embedder(), min_score=0.0, max_sentences=2)
+    answer = answerer.answer("Who is he?", [])
+    assert answer.refused and answer.text == REFUSAL and answer.citations == ()

@@ -95,6 +95,13 @@ def test_the_seed_set_is_asked_about_the_article_folder() -> None:
         ('{"id": "a", "question": "q?", "answers": []}', r"questions.jsonl:2: id 'a' is used twice"),
         ('{"id": "b", "question": "q?", "answers": [], "history": ["hi"]}', r"questions.jsonl:2: field 'history'"),
         ('{"id": "b", "question": "q?", "answers": [], "answerable": "no"}', r"field 'answerable' must be a bool"),
+        ('{"id": "b", "question": "q?", "answers": [1500]}', r"field 'answers' must hold non-empty strings"),
+        ('{"id": "b", "question": "q?", "answers": [" "]}', r"field 'answers' must hold non-empty strings"),
+        (
+            '{"id": "b", "question": "q?", "answers": [], "answerable": true}',
+            r"'answerable' is true but 'answers' is empty",
+        ),
+        ('{"id": "b", "question": "q?", "answers": ["x"], "answerable": false}', r"'answerable' is false but"),
     ],
 )
 def test_a_bad_question_line_names_file_line_and_field(tmp_path: Path, line: str, message: str) -> None:

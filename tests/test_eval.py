@@ -58,39 +58,45 @@ def test_seed_gold_set_meets_the_thresholds_and_writes_a_full_report(
     assert all(index["reused"] for index in again["indexes"].values())
 
 
-def test_a_dataset_folder_reports_what_was_left_out_of_retrieval_metrics(tmp_path: Path) -> None:
-    folder = tmp_path / "mini"
-    folder.mkdir()
-    corpus = [
-        {
-            "id": "nk",
-            "title": "Troops",
-            "published": "2024-10-18",
-            "source": "Wire",
-            "text": "South Korea's spy agency said North Korea sent 1,500 soldiers to Russia's Far East.",
-        },
-        {
-            "id": "kr",
-            "title": "Kursk",
-            "published": "2024-11-04",
-            "source": "DoD",
-            "text": "The Pentagon said about 10,000 North Korean troops were in Kursk Oblast.",
-        },
-    ]
-    questions = [
-        {"id": "a", "question": "How many soldiers did North Korea send to Russia's Far East?", "answers": ["1,500"]},
-        {"id": "b", "question": "How many troops were in Kursk?", "answers": ["10,000"], "doc_ids": ["kr"]},
-        {"id": "c", "question": "Who is the mayor of Kursk?", "answers": ["Alexander Nikitin"]},  # not in corpus
-        {"id": "d", "question": "Who won the 2018 World Cup?", "answers": [], "answerable": False},
-        {
-            "id": "e",
-            "question": "And where were the 1,500 sent?",
-            "answers": ["Far East"],
-            "history": [{"question": "How many soldiers?", "answer": "1,500"}],
-        },
-    ]
+MINI_CORPUS = [
+    {
+        "id": "nk",
+        "title": "Troops",
+        "published": "2024-10-18",
+        "source": "Wire",
+        "text": "South Korea's spy agency said North Korea sent 1,500 soldiers to Russia's Far East.",
+    },
+    {
+        "id": "kr",
+        "title": "Kursk",
+        "published": "2024-11-04",
+        "source": "DoD",
+        "text": "The Pentagon said about 10,000 North Korean troops were in Kursk Oblast.",
+    },
+]
+MINI_QUESTIONS = [
+    {"id": "a", "question": "How many soldiers did North Korea send to Russia's Far East?", "answers": ["1,500"]},
+    {"id": "b", "question": "How many troops were in Kursk?", "answers": ["10,000"], "doc_ids": ["kr"]},
+    {"id": "c", "question": "Who is the mayor of Kursk?", "answers": ["Alexander Nikitin"]},  # not in the corpus
+    {"id": "d", "question": "Who won the 2018 World Cup?", "answers": [], "answerable": False},
+    {
+        "id": "e",
+        "question": "And where were the 1,500 sent?",
+        "answers": ["Far East"],
+        "history": [{"question": "How many soldiers?", "answer": "1,500"}],
+    },
+]
+
+
+def write_mini_dataset(folder: Path, corpus: list[dict[str, str]] = MINI_CORPUS) -> Path:
+    folder.mkdir(exist_ok=True)
     (folder / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus))
-    (folder / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in questions))
+    (folder / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in MINI_QUESTIONS))
+    return folder
+
+
+def test_a_dataset_folder_reports_what_was_left_out_of_retrieval_metrics(tmp_path: Path) -> None:
+    folder = write_mini_dataset(tmp_path / "mini")
     out = tmp_path / "report"
     args = ["--dataset", str(folder), "--index-dir", str(tmp_path / "ix"), "--out", str(out)]
     assert main([*args, "--configs", "bm25,citeline"]) == 0
@@ -113,6 +119,7 @@ def test_a_dataset_folder_reports_what_was_left_out_of_retrieval_metrics(tmp_pat
         (["--configs", "citeline,gpt"], "unknown configuration 'gpt'; choose from citeline, bm25, dense, langchain"),
         (["--dataset", "no/such/folder"], "no such dataset"),
         (["--limit", "0"], "--limit must be at least 1"),
+        (["--configs", "bm25", "--calibrate"], "needs the citeline configuration; add it to --configs"),
     ],
 )
 def test_bad_arguments_are_named_before_any_work(
@@ -150,6 +157,11 @@ def test_score_question_checks_answer_citations_and_ranking() -> None:
     assert (record.cited, record.cited_correct) == (1, 1)
     assert record.exact_match == 0.0 and record.f1 == pytest.approx(2 / 3)
 
+    # Marker numbers are not answer text: "[2]" does not answer "how many", "2".
+    two = GoldQuestion("t", "How many nations?", ("2",))
+    marked = Answer(text="Both nations signed. [1] [2]", refused=False, citations=(), passages=(right,))
+    assert not score_question(two, marked, [right], in_corpus=True).answer_contains
+
     unretrieved = _passage("elsewhere", "North Korea sent 1,500 soldiers.")
     bad = Answer(
         text=answer.text + " Also [2].", refused=False, citations=(_citation(1, unretrieved),), passages=(right,)
@@ -159,5 +171,24 @@ def test_score_question_checks_answer_citations_and_ranking() -> None:
 
 def test_prediction_is_the_short_answer_else_the_text_without_markers() -> None:
     assert prediction(Answer(text="Sent 1,500. [1]", refused=False, short_answer="1,500")) == "1,500"
-    assert prediction(Answer(text="Sent 1,500. [1]", refused=False)) == "Sent 1,500. "
+    assert prediction(Answer(text="Sent 1,500. [1]", refused=False)) == "Sent 1,500."
     assert prediction(Answer(text="I could not find that.", refused=True)) == ""
+
+
+def test_an_index_is_rebuilt_when_a_document_changes_or_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_mini_dataset(tmp_path / "mini")
+    args = ["--dataset", str(folder), "--index-dir", str(tmp_path / "ix"), "--out", str(tmp_path / "r"), "--configs"]
+    assert main([*args, "citeline"]) == 0
+    assert "index citeline: building" in capsys.readouterr().out
+    assert main([*args, "citeline"]) == 0
+    assert "index citeline: reusing" in capsys.readouterr().out
+
+    edited = [{**MINI_CORPUS[0], "text": MINI_CORPUS[0]["text"].replace("1,500", "3,000")}, MINI_CORPUS[1]]
+    write_mini_dataset(folder, edited)
+    assert main([*args, "citeline"]) == 0
+    assert "index citeline: building" in capsys.readouterr().out
+
+    assert main([*args, "citeline", "--rebuild-index"]) == 0
+    assert "index citeline: building" in capsys.readouterr().out

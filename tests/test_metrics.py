@@ -77,6 +77,19 @@ def test_hit_within_chars_cuts_the_reading_at_the_budget() -> None:
     assert not hit_within_chars(passages, [], 4000)
 
 
+@pytest.mark.parametrize(
+    ("text", "answer", "budget", "found"),
+    [
+        ("sent 15,000 troops", "15", 8, False),  # cut inside "15,000": "15," is not the number 15
+        ("the Parisian press", "Paris", 9, False),  # cut inside "Parisian"
+        ("the Parisian press", "the Parisian", 12, True),  # cut right after the word
+        ("Paris\nis far", "Paris", 7, True),
+    ],
+)
+def test_a_word_cut_by_the_budget_is_not_read(text: str, answer: str, budget: int, found: bool) -> None:
+    assert hit_within_chars([text], [answer], budget) is found
+
+
 def test_reciprocal_rank() -> None:
     assert reciprocal_rank(1) == 1.0
     assert reciprocal_rank(4) == 0.25
@@ -101,6 +114,10 @@ def test_reciprocal_rank() -> None:
         ("", ["1,500"], 0.0, 0.0),  # declined an answerable question
         ("", [], 1.0, 1.0),  # declined an unanswerable question (SQuAD 2.0)
         ("Paris", [], 0.0, 0.0),  # answered an unanswerable question
+        # accepted answers that normalise to nothing are dropped, as in the SQuAD 2.0 script
+        ("", ["the", "Paris"], 0.0, 0.0),
+        ("Paris", ["the", "Paris"], 1.0, 1.0),
+        ("", ["the"], 1.0, 1.0),
     ],
 )
 def test_exact_match_and_f1(prediction: str, answers: list[str], em: float, expected_f1: float) -> None:
@@ -137,6 +154,7 @@ def record(
     doc_hit: bool | None = None,
     budget_hits: tuple[int, ...] = (4000,),
     total_ms: float = 10.0,
+    em: float | None = None,
 ) -> QuestionRecord:
     return QuestionRecord(
         id="q",
@@ -147,8 +165,8 @@ def record(
         doc_hit=doc_hit,
         refused=refused,
         answer_contains=contains,
-        exact_match=float(contains),
-        f1=float(contains),
+        exact_match=float(contains) if em is None else em,
+        f1=float(contains) if em is None else em,
         citations_valid=valid,
         cited=cited,
         cited_correct=cited_correct,
@@ -163,7 +181,7 @@ def test_summarise_counts_each_rate_over_its_own_questions() -> None:
         record(first=3, contains=False, cited=2, cited_correct=0, doc_hit=False, budget_hits=()),
         record(first=None, refused=True, contains=False, valid=False, cited=0, cited_correct=0, budget_hits=()),
         record(in_corpus=False, first=None, contains=False, cited_correct=0, budget_hits=()),  # left out of retrieval
-        record(answerable=False, first=None, refused=True, contains=False, valid=False, cited=0, cited_correct=0),
+        record(answerable=False, first=None, refused=True, contains=False, cited=0, cited_correct=0, em=1.0),
         record(answerable=False, first=None, contains=False, valid=False, cited=1, cited_correct=0),  # answered it
     ]
     metrics = summarise(records)
@@ -177,10 +195,12 @@ def test_summarise_counts_each_rate_over_its_own_questions() -> None:
     assert metrics["answer_contains"] == 0.25
     assert metrics["false_refusal_rate"] == 0.25
     assert metrics["refusal_accuracy"] == 0.5
-    # citations of answered answerable questions: 1 + 2 + 1 given, 1 correct
-    assert metrics["citation_precision"] == 0.25
+    # citations of answered questions whose answer is in the corpus: 1 + 2 given, 1 correct
+    assert metrics["citation_precision"] == round(1 / 3, 4)
     # over every answer given (refusals excluded): 3 valid of 4
     assert metrics["citation_validity"] == 0.75
+    # SQuAD 2.0 scores over every question: the declined unanswerable one counts as right
+    assert metrics["exact_match"] == round(2 / 6, 4) and metrics["f1"] == round(2 / 6, 4)
     assert metrics["total_ms_p50"] == 10.0
 
 
@@ -191,6 +211,7 @@ def test_summarise_with_nothing_to_measure_gives_none_not_zero() -> None:
     assert metrics["citation_precision"] is None
     assert metrics["citation_validity"] is None
     assert metrics["refusal_accuracy"] == 1.0
+    assert summarise([])["total_ms_p50"] is None
 
 
 def test_curves_for_plots() -> None:
