@@ -42,12 +42,15 @@ METRIC_ROWS: dict[str, str] = {
 }
 
 
-def _cell(value: Any) -> str:
+def _cell(metric: str, value: Any) -> str:
+    """Rates to three decimals, times and speeds to one, counts whole."""
     if value is None:
         return "–"
-    if isinstance(value, float):
-        return f"{value:.3f}" if value <= 1.0 else f"{value:,.1f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if metric.endswith(("_ms_p50", "_ms_p95", "_per_s")):
+        return f"{value:,.1f}"
+    return f"{value:.3f}"
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
@@ -75,7 +78,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     ]
     for metric, meaning in METRIC_ROWS.items():
         lines.append(
-            f"| {metric} <br><sub>{meaning}</sub> | " + " | ".join(_cell(configs[n].get(metric)) for n in names) + " |"
+            f"| {metric} <br><sub>{meaning}</sub> | "
+            + " | ".join(_cell(metric, configs[n].get(metric)) for n in names)
+            + " |"
         )
     lines += ["", "Configurations (all answer with the same extractive answerer; only retrieval differs):", ""]
     lines += [f"- **{name}**: {report['descriptions'][name]}" for name in names]

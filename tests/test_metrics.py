@@ -233,3 +233,13 @@ def test_best_threshold_takes_the_middle_of_equally_good_thresholds() -> None:
     scored = [(0.9, True, True), (0.6, True, False), (0.5, True, False), (0.2, False, False)]
     threshold, accuracy = best_threshold(scored)
     assert accuracy == 0.5 and threshold == pytest.approx(0.55)
+
+
+def test_report_cells_format_rates_times_and_counts() -> None:
+    from eval.report import _cell
+
+    assert _cell("answer_hit@5", 0.96875) == "0.969"
+    assert _cell("retrieve_ms_p50", 1.0) == "1.0"
+    assert _cell("ingest_chunks_per_s", 8901.04) == "8,901.0"
+    assert _cell("index_chunks", 22090) == "22,090"
+    assert _cell("refusal_accuracy", None) == "–"
