@@ -182,9 +182,11 @@ def _git(*args: str) -> str:
 
 
 def git_commit() -> str:
-    """The project's short commit, marked '-dirty' when tracked files differ from it."""
+    """The project's short commit, marked '-dirty' when tracked files other than reports differ
+    from it (regenerating the reference reports one after another must not mark the later ones)."""
     commit = _git("rev-parse", "--short", "HEAD") or "unknown"
-    return f"{commit}-dirty" if _git("status", "--porcelain", "--untracked-files=no") else commit
+    changed = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)eval/reports")
+    return f"{commit}-dirty" if changed else commit
 
 
 def timestamp() -> str:
