@@ -19,6 +19,7 @@ from rag.embeddings import EmbeddingModelError
 from rag.loaders import SUPPORTED_SUFFIXES
 from rag.pipeline import Assistant
 from rag.store import StoreMismatchError
+from rag.types import Turn
 from rag.uploads import UploadError, accept_upload
 
 UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in SUPPORTED_SUFFIXES)
@@ -34,6 +35,16 @@ def get_assistant(settings_json: str) -> tuple[Assistant, list[str]]:
         failures = [str(error) for error in assistant.ingest().failed]
     assistant.warm_up()
     return assistant, failures
+
+
+def conversation(messages: list[dict[str, Any]]) -> list[Turn]:
+    """The chat so far as (question, answer) turns, oldest first; a question left without an
+    answer (an interrupted run) is skipped."""
+    return [
+        Turn(asked["content"], answered["content"])
+        for asked, answered in zip(messages, messages[1:])
+        if asked["role"] == "user" and answered["role"] == "assistant"
+    ]
 
 
 def safe_link(url: str) -> str | None:
@@ -53,6 +64,7 @@ def render_passage(citation: dict[str, Any]) -> str:
 
 
 def render_answer(answer: dict[str, Any]) -> None:
+    """The answer, its sources as expanders, and the standalone query when a follow-up was rewritten."""
     if answer.get("short_answer"):
         st.markdown(f"**{escape_markdown(answer['short_answer'])}**")
     st.markdown(escape_markdown(answer["answer"]))
@@ -66,6 +78,9 @@ def render_answer(answer: dict[str, Any]) -> None:
             st.caption(
                 f"Document {escape_markdown(citation['doc_id'])}, characters {citation['start']}–{citation['end']}"
             )
+    if answer.get("standalone_query"):
+        with st.expander("Searched for"):
+            st.markdown(escape_markdown(answer["standalone_query"]))
 
 
 def render_sidebar(assistant: Assistant, settings: Settings, startup_failures: list[str]) -> None:
@@ -132,12 +147,16 @@ def main() -> None:
     question = (st.chat_input("Ask about the articles, e.g. How many troops did NIS report?") or "").strip()
     if not question:
         return
+    history = conversation(messages)
     with st.chat_message("user"):
         st.markdown(escape_markdown(question))
     messages.append({"role": "user", "content": question})
     with st.chat_message("assistant"):
         with st.spinner("Searching the articles…"):
-            answer = assistant.ask(question).to_json()
+            reply = assistant.ask(question, history)
+        answer = reply.to_json()
+        if reply.query != " ".join(question.split()):
+            answer["standalone_query"] = reply.query
         render_answer(answer)
     messages.append({"role": "assistant", "content": answer["answer"], "answer": answer})
 

@@ -144,6 +144,7 @@ class QuestionRecord:
     cited_correct: int  # citations whose passage contains an accepted answer
     confidence: float
     timings_ms: dict[str, float] = field(default_factory=dict)
+    follow_up: bool = False  # asked after earlier turns of a conversation
 
     def hit_at(self, k: int) -> bool:
         return self.first_hit is not None and self.first_hit <= k
@@ -177,6 +178,7 @@ def summarise(records: Sequence[QuestionRecord]) -> dict[str, float | int | None
     metrics["exact_match"] = _mean(r.exact_match for r in records)
     metrics["f1"] = _mean(r.f1 for r in records)
     metrics["answer_contains"] = _mean(r.answer_contains for r in answerable)
+    metrics["follow_up_accuracy"] = _mean(r.answer_contains for r in answerable if r.follow_up)
     metrics["citation_validity"] = _mean(r.citations_valid for r in answered)
     metrics["citation_precision"] = (
         round(sum(r.cited_correct for r in answered_ranked) / citations, 4) if citations else None

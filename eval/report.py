@@ -27,6 +27,7 @@ METRIC_ROWS: dict[str, str] = {
     "exact_match": "short answer equals an accepted answer (SQuAD 2.0)",
     "f1": "token F1 of the short answer (SQuAD 2.0)",
     "answer_contains": "an accepted answer occurs in the answer",
+    "follow_up_accuracy": "answer_contains over follow-up questions (with history)",
     "citation_validity": "every marker resolves to a retrieved passage",
     "citation_precision": "share of citations whose passage has the answer",
     "refusal_accuracy": "unanswerable questions declined",

@@ -93,6 +93,7 @@ def score_question(
         cited_correct=sum(contains_answer(c.passage, accepted) for c in answer.citations) if accepted else 0,
         confidence=answer.confidence,
         timings_ms={stage: round(ms, 2) for stage, ms in answer.timings_ms.items()},
+        follow_up=bool(question.history),
     )
 
 

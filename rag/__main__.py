@@ -1,4 +1,4 @@
-"""Command line: `python -m rag ingest|ask|list|remove`. Thin: parsing and printing only."""
+"""Command line: `python -m rag ingest|ask|chat|list|remove`. Thin: parsing and printing only."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rag.store import StoreMismatchError
 
 if TYPE_CHECKING:
     from rag.pipeline import Assistant
+    from rag.types import Answer
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("ask", help="answer a question with numbered sources")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+    chat = commands.add_parser(
+        "chat", help="one conversation: a question per line of standard input, follow-ups understood"
+    )
+    chat.add_argument("--json", action="store_true", help="print one JSON object per answer (with standalone_query)")
 
     commands.add_parser("list", help="list the stored documents")
 
@@ -77,7 +83,12 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     answer = assistant.ask(args.question)
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
-        return 0
+    else:
+        _print_answer(answer)
+    return 0
+
+
+def _print_answer(answer: Answer) -> None:
     if answer.short_answer:
         print(f"Answer: {answer.short_answer}\n")
     print(answer.text)
@@ -87,6 +98,29 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         meta = " · ".join(part for part in (citation.published, citation.source or citation.url) if part)
         print(f"[{citation.n}] {citation.title} ({meta}) [{citation.doc_id}]")
         print(f"    “{citation.sentence}”")
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    """Answer each line of standard input as the next turn of one conversation."""
+    from rag.types import Turn
+
+    assistant = _existing_assistant(settings)
+    if assistant is None:
+        return 1
+    history: list[Turn] = []
+    for line in sys.stdin:
+        question = " ".join(line.split())
+        if not question:
+            continue
+        answer = assistant.ask(question, history)
+        if args.json:
+            print(json.dumps({**answer.to_json(), "standalone_query": answer.query}, ensure_ascii=False), flush=True)
+        else:
+            if answer.query != question:
+                print(f"(searched for: {answer.query})")
+            _print_answer(answer)
+            print(flush=True)
+        history.append(Turn(question, answer.text))
     return 0
 
 
@@ -124,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ingest(args, settings)
         if args.command == "ask":
             return _ask(args, settings)
+        if args.command == "chat":
+            return _chat(args, settings)
         if args.command == "list":
             return _list(settings)
         return _remove(args, settings)

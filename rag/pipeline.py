@@ -14,6 +14,7 @@ from rag.answering import ExtractiveAnswerer
 from rag.chunking import chunk_document
 from rag.citations import strip_invalid_markers
 from rag.config import Settings
+from rag.conversation import standalone_query
 from rag.embeddings import Embedder
 from rag.lexical import TermStats
 from rag.loaders import LoadError, load_documents
@@ -230,17 +231,19 @@ class Assistant:
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         """Retrieve passages for the question and answer from them, citing what was used.
 
-        `history` holds the conversation's earlier turns, oldest first. The eval harness passes
-        them as the app will; the question is not yet rewritten with them (follow-ups, issue 5).
+        `history` holds the conversation's earlier turns, oldest first; a follow-up ("And
+        according to the Pentagon?") is first rewritten into a standalone query, which the
+        answer records as `query`.
         """
         question = " ".join(question.split())
         if not question:
             raise ValueError("The question is empty: type a question about the documents.")
         began = time.perf_counter()
         self._refresh_term_stats()
-        passages = self.retriever.retrieve(question)
+        query = standalone_query(question, history)
+        passages = self.retriever.retrieve(query)
         retrieved = time.perf_counter()
-        answer = self.answerer.answer(question, passages)
+        answer = self.answerer.answer(query, passages)
         answered = time.perf_counter()
         text = strip_invalid_markers(answer.text, (c.n for c in answer.citations))
         timings = {

@@ -79,3 +79,25 @@ def test_python_dash_m_rag_refuses_an_off_topic_question(cli_env: Settings) -> N
     assert asked.returncode == 0, asked.stderr
     payload = json.loads(asked.stdout)
     assert payload["refused"] is True and payload["citations"] == []
+
+
+def test_chat_keeps_one_conversation_across_lines(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    assert main(["ingest"]) == 0
+    capsys.readouterr()
+    lines = "How many troops did NIS report?\n\nAnd according to the Pentagon?\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(lines))
+    assert main(["chat", "--json"]) == 0
+    first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert first["standalone_query"] == "How many troops did NIS report?" and "1,500" in first["answer"]
+    assert second["standalone_query"] == "How many troops did NIS report? according to the Pentagon"
+    assert {"answer", "short_answer", "refused", "citations"} <= second.keys()
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(lines))
+    assert main(["chat"]) == 0
+    text = capsys.readouterr().out
+    assert "(searched for: How many troops did NIS report? according to the Pentagon)" in text
+    assert text.count("Sources:") == 2

@@ -243,3 +243,13 @@ def test_report_cells_format_rates_times_and_counts() -> None:
     assert _cell("ingest_chunks_per_s", 8901.04) == "8,901.0"
     assert _cell("index_chunks", 22090) == "22,090"
     assert _cell("refusal_accuracy", None) == "–"
+
+
+def test_follow_up_accuracy_counts_only_questions_asked_after_earlier_turns() -> None:
+    from dataclasses import replace
+
+    records = [replace(record(), follow_up=True), replace(record(contains=False), follow_up=True), record(contains=False)]
+    metrics = summarise(records)
+    assert metrics["follow_up_accuracy"] == 0.5
+    assert metrics["answer_contains"] == round(1 / 3, 4)
+    assert summarise([record()])["follow_up_accuracy"] is None

@@ -1,0 +1,86 @@
+"""Pure: turn a follow-up question and the conversation so far into one standalone query.
+
+This is the deterministic rewrite used when no LLM is configured. It recognises the two ways a
+follow-up leans on the previous turn and repairs each:
+
+- elliptical ("And according to the Pentagon?", "What about Zelensky?"): no question of its own,
+  so the previous question supplies the frame: "How many troops did NIS report? according to
+  the Pentagon";
+- anaphoric ("When did they arrive?", "And how many did he say?"): a question of its own with a
+  pronoun, so the previous turn's names, numbers and places are carried into it.
+
+A question that stands on its own is returned unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rag.citations import MARKER
+from rag.lexical import STOPWORDS, TOKEN
+from rag.types import Turn
+
+_LEAD_IN = re.compile(
+    r"^\s*(?:and|but|so|also|ok(?:ay)?|then)?[\s,]*(?:what|how)\s+about\b[\s,]*|^\s*(?:and|but|also)\b[\s,]*",
+    re.IGNORECASE,
+)
+_QUESTION_WORD = re.compile(
+    r"^\s*(?:who|whom|whose|what|which|when|where|why|how|is|are|was|were|do|does|did|can|could|will|would|has|have|had)\b",
+    re.IGNORECASE,
+)
+# "that"/"this" only as the last word ("When was that?"): elsewhere they are mostly conjunctions.
+_PRONOUN = re.compile(
+    r"\b(?:he|him|his|she|her|hers|they|them|their|theirs|it|its|these|those|the same)\b|\b(?:that|this)\W*$",
+    re.IGNORECASE,
+)
+# Names (capitalised runs, allowing inner "of"/"the"), acronyms and numbers of the earlier turn.
+_ENTITY = re.compile(r"\b(?:[A-Z][\w’'-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w’'-]*)*)|\b\d[\d,.]*\d\b|\b\d\b")
+_QUESTION_WORDS = frozenset("how what who whom whose when where which why did does do is are was were and".split())
+MAX_CARRIED = 8
+
+
+def _entities(text: str) -> list[str]:
+    """Names, acronyms and numbers in the text, in order, without question words at its start."""
+    found: list[str] = []
+    for match in _ENTITY.finditer(text):
+        words = match.group(0).split()
+        while words and words[0].lower() in _QUESTION_WORDS | STOPWORDS:
+            words = words[1:]
+        entity = " ".join(words)
+        if entity and entity.lower() not in STOPWORDS and entity not in found:
+            found.append(entity)
+    return found
+
+
+def _content_words(text: str) -> list[str]:
+    """Lower-case words of the text that carry meaning ("troops" in "How many troops did NIS report?")."""
+    return [t for t in TOKEN.findall(text) if t.islower() and t not in STOPWORDS and t not in _QUESTION_WORDS]
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether the question leans on an earlier turn (a lead-in like "and"/"what about", or a
+    pronoun standing for something named before)."""
+    return bool(_LEAD_IN.match(question) or _PRONOUN.search(question))
+
+
+def standalone_query(question: str, history: Sequence[Turn]) -> str:
+    """The question rewritten to stand on its own, given the earlier turns (oldest first)."""
+    question = " ".join(question.split())
+    if not history or not is_follow_up(question):
+        return question
+    previous = standalone_query(history[-1].question, history[:-1])
+    rest = _LEAD_IN.sub("", question, count=1).strip()
+    if rest and not _QUESTION_WORD.match(rest):
+        # Elliptical: the earlier question gives the frame ("How many ...?"), this turn the focus.
+        return f"{previous} {rest.rstrip('?').strip()}".strip()
+    asked = rest or question
+    present = set(TOKEN.findall(asked.lower()))
+    carried: list[str] = []
+    answer = MARKER.sub(" ", history[-1].answer)
+    for term in _entities(previous) + _content_words(previous) + _entities(answer):
+        if term not in carried and not set(TOKEN.findall(term.lower())) <= present:
+            carried.append(term)
+    if not carried:
+        return asked
+    return f"{asked} ({', '.join(carried[:MAX_CARRIED])})"

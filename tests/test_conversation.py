@@ -1,0 +1,64 @@
+"""The deterministic follow-up rewrite, case by case."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.conversation import is_follow_up, standalone_query
+from rag.types import Turn
+
+NIS = Turn(
+    "How many troops did NIS report?",
+    "South Korea’s National Intelligence Service (NIS) announced that North Korea had sent 1,500 soldiers [1]",
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["How many soldiers were in Kursk?", "Who is Lloyd Austin?", "What did the Pentagon say that week about Kursk?"],
+)
+def test_a_question_that_stands_on_its_own_is_unchanged(question: str) -> None:
+    assert not is_follow_up(question)
+    assert standalone_query(question, [NIS]) == question
+
+
+def test_without_history_nothing_is_rewritten() -> None:
+    assert standalone_query("And according to the Pentagon?", []) == "And according to the Pentagon?"
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("And according to the Pentagon?", "How many troops did NIS report? according to the Pentagon"),
+        ("What about Zelensky?", "How many troops did NIS report? Zelensky"),
+        ("and   what about   the Pentagon's figure?", "How many troops did NIS report? the Pentagon's figure"),
+    ],
+)
+def test_an_elliptical_follow_up_takes_the_previous_question_as_its_frame(question: str, expected: str) -> None:
+    assert standalone_query(question, [NIS]) == expected
+
+
+def test_a_follow_up_with_a_pronoun_carries_the_previous_names_numbers_and_words() -> None:
+    query = standalone_query("When did they arrive?", [NIS])
+    assert query.startswith("When did they arrive? (")
+    for carried in ("NIS", "troops", "North Korea", "1,500"):
+        assert carried in query
+    carried_items = query[query.index("(") + 1 : -1].split(", ")
+    assert "1" not in carried_items  # the answer's citation marker [1] is not carried
+
+
+def test_and_how_many_keeps_its_own_frame_and_gains_the_subject() -> None:
+    query = standalone_query("And how many did Zelensky say?", [NIS])
+    assert query.startswith("how many did Zelensky say? (")
+    assert "troops" in query and "NIS" in query
+
+
+def test_a_follow_up_of_a_follow_up_reaches_back_to_the_first_question() -> None:
+    history = [NIS, Turn("And according to the Pentagon?", "About 10,000 soldiers [1]")]
+    query = standalone_query("What about Zelensky?", history)
+    assert query == "How many troops did NIS report? according to the Pentagon Zelensky"
+
+
+def test_that_and_this_count_as_pronouns_only_at_the_end() -> None:
+    assert is_follow_up("When was that?")
+    assert not is_follow_up("Did the Pentagon say that troops moved?")
