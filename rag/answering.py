@@ -104,6 +104,19 @@ def _number_spans(sentence: str, asked: set[str], wants_year: bool) -> list[tupl
     return spans
 
 
+def _figures(texts: Sequence[str]) -> frozenset[str]:
+    """The numbers in the texts, normalised as the answerer compares them ('1,500' -> '1500')."""
+    return frozenset(stem(t) for text in texts for t in TOKEN.findall(text) if t[:1].isdigit())
+
+
+def _new_typed_spans(kind: str, sentence: str, question: str, avoided: frozenset[str]) -> list[tuple[int, int]]:
+    """typed_spans without those that give a figure in `avoided` (already given in the conversation)."""
+    spans = typed_spans(kind, sentence, question)
+    if not avoided:
+        return spans
+    return [(s, e) for s, e in spans if not _figures([sentence[s:e]]) & avoided]
+
+
 def _looks_like_a_name(sentence: str, match: re.Match[str], new_words: int, speaker_asked: bool) -> bool:
     """A person or organisation: two or more new capitalised words ("Sabrina Singh"), or one
     new word right before or after a speech verb ("Ryder said", "said Singh"). When the
@@ -196,8 +209,14 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
         self.idf = idf
 
-    def score_sentences(self, question: str, passages: Sequence[Passage]) -> list[ScoredSentence]:
-        """Every distinct sentence of the passages, scored against the question, best first."""
+    def score_sentences(
+        self, question: str, passages: Sequence[Passage], avoid: Sequence[str] = ()
+    ) -> list[ScoredSentence]:
+        """Every distinct sentence of the passages, scored against the question, best first.
+
+        Figures in `avoid` (already given earlier in the conversation) do not count as answers.
+        """
+        avoided = _figures(avoid)
         candidates = _candidates(passages)
         if not candidates:
             return []
@@ -210,11 +229,11 @@ class ExtractiveAnswerer:
             own = lexical_coverage(weights, candidate.text)
             around = lexical_coverage(weights, f"{candidate.text}\n{candidate.context}")
             lexical = (1 - self.CONTEXT_WEIGHT) * own + self.CONTEXT_WEIGHT * around
-            has_type = kind is None or bool(typed_spans(kind, candidate.text, question))
+            has_type = kind is None or bool(_new_typed_spans(kind, candidate.text, question, avoided))
             score = self.SEMANTIC_WEIGHT * float(similarity) + (1 - self.SEMANTIC_WEIGHT) * lexical
             if not has_type:
                 # Answers often take two sentences: "...the press secretary said." "Ryder added..."
-                completed = kind is not None and bool(typed_spans(kind, candidate.following, question))
+                completed = kind is not None and bool(_new_typed_spans(kind, candidate.following, question, avoided))
                 score *= self.COMPLETED_BY_NEXT_PENALTY if completed else self.MISSING_TYPE_PENALTY
             scored.append(
                 ScoredSentence(
@@ -232,8 +251,9 @@ class ExtractiveAnswerer:
         scored.sort(key=lambda s: (-s.score, s.passage_rank, s.start))
         return scored
 
-    def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
-        scored = self.score_sentences(question, passages)
+    def answer(self, question: str, passages: Sequence[Passage], avoid: Sequence[str] = ()) -> Answer:
+        """Quote and cite the best-supported sentences, or decline; `avoid` as in score_sentences."""
+        scored = self.score_sentences(question, passages, avoid)
         best = scored[0].score if scored else 0.0
         if not scored or best < self.min_score:
             return Answer(text=REFUSAL, refused=True, passages=tuple(passages), query=question, confidence=best)
@@ -250,7 +270,8 @@ class ExtractiveAnswerer:
             # can be calibrated on answers produced without it.)
             if candidate not in chosen and candidate.score >= 0.9 * best and candidate.has_type:
                 chosen.append(candidate)
-        short = next((a for a in (self._short_answer(question, c.text) for c in chosen) if a), "")
+        avoided = _figures(avoid)
+        short = next((a for a in (self._short_answer(question, c.text, avoided) for c in chosen) if a), "")
         chosen.sort(key=lambda s: (s.passage_rank, s.start))
         citations: list[Citation] = []
         parts: list[str] = []
@@ -293,7 +314,7 @@ class ExtractiveAnswerer:
         return following if following is not None and following.has_type else None
 
     @staticmethod
-    def _short_answer(question: str, sentence: str) -> str:
+    def _short_answer(question: str, sentence: str, avoided: frozenset[str] = frozenset()) -> str:
         """The number, date or name in the sentence that answers the question, when one stands out.
 
         Among several candidates the one with the most words not already in the question wins
@@ -303,7 +324,7 @@ class ExtractiveAnswerer:
         if kind is None:
             return ""
         asked = set(terms(question))
-        spans = typed_spans(kind, sentence, question)
+        spans = _new_typed_spans(kind, sentence, question, avoided)
         if not spans:
             return ""
         start, end = max(spans, key=lambda span: len(set(terms(sentence[span[0] : span[1]])) - asked))

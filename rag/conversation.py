@@ -25,10 +25,14 @@ _LEAD_IN = re.compile(
     r"^\s*(?:and|but|so|also|ok(?:ay)?|then)?[\s,]*(?:what|how)\s+about\b[\s,]*|^\s*(?:and|but|also)\b[\s,]*",
     re.IGNORECASE,
 )
-_QUESTION_WORD = re.compile(
-    r"^\s*(?:who|whom|whose|what|which|when|where|why|how|is|are|was|were|do|does|did|can|could|will|would|has|have|had)\b",
+# A question of its own: a wh-word anywhere ("To which region ...?"), or an auxiliary first.
+_ASKS = re.compile(
+    r"\b(?:who|whom|whose|what|which|when|where|why|how)\b"
+    r"|^\s*(?:is|are|was|were|do|does|did|can|could|will|would|has|have|had)\b",
     re.IGNORECASE,
 )
+_NUMBER = re.compile(r"\b\d[\d,.]*\d\b|\b\d\b")
+_POSSESSIVE = re.compile(r"^(?:its|their|his|her)\b", re.IGNORECASE)
 # "that"/"this" only as the last word ("When was that?"): elsewhere they are mostly conjunctions.
 _PRONOUN = re.compile(
     r"\b(?:he|him|his|she|her|hers|they|them|their|theirs|it|its|these|those|the same)\b|\b(?:that|this)\W*$",
@@ -70,17 +74,36 @@ def standalone_query(question: str, history: Sequence[Turn]) -> str:
     if not history or not is_follow_up(question):
         return question
     previous = standalone_query(history[-1].question, history[:-1])
+    answer = MARKER.sub(" ", history[-1].answer)
     rest = _LEAD_IN.sub("", question, count=1).strip()
-    if rest and not _QUESTION_WORD.match(rest):
+    focus = rest.rstrip("?").strip()
+    if _POSSESSIVE.match(focus):
+        # "And its maximum range?": an attribute of what the last answer named.
+        return _with_context(f"What is {focus}?", _entities(answer) or _entities(previous))
+    if focus and not _ASKS.search(focus):
         # Elliptical: the earlier question gives the frame ("How many ...?"), this turn the focus.
-        return f"{previous} {rest.rstrip('?').strip()}".strip()
+        return f"{previous} {focus}"
     asked = rest or question
+    return _with_context(asked, _entities(answer) + _entities(previous) + _content_words(previous))
+
+
+def figures_already_given(question: str, history: Sequence[Turn]) -> list[str]:
+    """Numbers the last answer gave, when the question is an elliptical follow-up ("And
+    according to the Pentagon?"): it asks for the figure someone else gave, not the same one."""
+    question = " ".join(question.split())
+    if not history or not _LEAD_IN.match(question):
+        return []
+    focus = _LEAD_IN.sub("", question, count=1).rstrip("?").strip()
+    if not focus or _ASKS.search(focus) or _POSSESSIVE.match(focus):
+        return []
+    return _NUMBER.findall(MARKER.sub(" ", history[-1].answer))
+
+
+def _with_context(asked: str, context: Sequence[str]) -> str:
+    """The question followed by the earlier turn's terms it does not already contain."""
     present = set(TOKEN.findall(asked.lower()))
     carried: list[str] = []
-    answer = MARKER.sub(" ", history[-1].answer)
-    for term in _entities(previous) + _content_words(previous) + _entities(answer):
+    for term in context:
         if term not in carried and not set(TOKEN.findall(term.lower())) <= present:
             carried.append(term)
-    if not carried:
-        return asked
-    return f"{asked} ({', '.join(carried[:MAX_CARRIED])})"
+    return f"{asked} ({', '.join(carried[:MAX_CARRIED])})" if carried else asked

@@ -14,7 +14,7 @@ from rag.answering import ExtractiveAnswerer
 from rag.chunking import chunk_document
 from rag.citations import strip_invalid_markers
 from rag.config import Settings
-from rag.conversation import standalone_query
+from rag.conversation import figures_already_given, standalone_query
 from rag.embeddings import Embedder
 from rag.lexical import TermStats
 from rag.loaders import LoadError, load_documents
@@ -231,9 +231,10 @@ class Assistant:
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         """Retrieve passages for the question and answer from them, citing what was used.
 
-        `history` holds the conversation's earlier turns, oldest first; a follow-up ("And
-        according to the Pentagon?") is first rewritten into a standalone query, which the
-        answer records as `query`.
+        `history` holds the conversation's earlier turns, oldest first; a follow-up ("What
+        about Zelensky?") is first rewritten into a standalone query, which the answer records
+        as `query`, and figures the last answer gave are not offered again for an "and ...?"
+        or "what about ...?" follow-up.
         """
         question = " ".join(question.split())
         if not question:
@@ -243,7 +244,7 @@ class Assistant:
         query = standalone_query(question, history)
         passages = self.retriever.retrieve(query)
         retrieved = time.perf_counter()
-        answer = self.answerer.answer(query, passages)
+        answer = self.answerer.answer(query, passages, avoid=figures_already_given(question, history))
         answered = time.perf_counter()
         text = strip_invalid_markers(answer.text, (c.n for c in answer.citations))
         timings = {

@@ -118,3 +118,14 @@ def test_no_passages_means_a_refusal_even_with_the_threshold_at_zero() -> None:
     answerer = ExtractiveAnswerer(Embedder(), min_score=0.0, max_sentences=2)
     answer = answerer.answer("Who is he?", [])
     assert answer.refused and answer.text == REFUSAL and answer.citations == ()
+
+
+def test_a_what_about_follow_up_finds_the_other_figure(assistant: Assistant) -> None:
+    from rag.types import Turn
+
+    first = assistant.ask("How many troops did NIS report?")
+    history = [Turn("How many troops did NIS report?", first.text)]
+    answer = assistant.ask("What about the later South Korean intelligence briefing?", history)
+    assert answer.query == "How many troops did NIS report? the later South Korean intelligence briefing"
+    # 1,500 was given already: the other figure is wanted, though the NIS sentence matches the frame best
+    assert "3,000" in answer.short_answer and "3,000" in answer.text and "1,500" not in answer.short_answer

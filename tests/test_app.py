@@ -119,9 +119,12 @@ def test_a_store_built_differently_is_a_clear_message(app: AppTest, monkeypatch:
 
 def test_a_follow_up_shows_the_standalone_query_it_searched_for(app: AppTest) -> None:
     app.chat_input[0].set_value("How many troops did NIS report?").run()
-    app.chat_input[0].set_value("And according to the Pentagon?").run()
+    app.chat_input[0].set_value("What about the later South Korean intelligence briefing?").run()
     assert not app.exception
     first, second = assistant_messages(app)
     assert not [e for e in first.expander if e.label == "Searched for"]
     [searched] = [e for e in second.expander if e.label == "Searched for"]
-    assert plain(searched.markdown[0].value) == "How many troops did NIS report? according to the Pentagon"
+    assert plain(searched.markdown[0].value) == (
+        "How many troops did NIS report? the later South Korean intelligence briefing"
+    )
+    assert "3,000" in " ".join(md.value for md in second.markdown)

@@ -88,16 +88,16 @@ def test_chat_keeps_one_conversation_across_lines(
 
     assert main(["ingest"]) == 0
     capsys.readouterr()
-    lines = "How many troops did NIS report?\n\nAnd according to the Pentagon?\n"
+    lines = "How many troops did NIS report?\n\nWhat about the later South Korean intelligence briefing?\n"
     monkeypatch.setattr(sys, "stdin", io.StringIO(lines))
     assert main(["chat", "--json"]) == 0
     first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
     assert first["standalone_query"] == "How many troops did NIS report?" and "1,500" in first["answer"]
-    assert second["standalone_query"] == "How many troops did NIS report? according to the Pentagon"
-    assert {"answer", "short_answer", "refused", "citations"} <= second.keys()
+    assert second["standalone_query"] == "How many troops did NIS report? the later South Korean intelligence briefing"
+    assert {"answer", "short_answer", "refused", "citations"} <= second.keys() and "3,000" in second["answer"]
 
     monkeypatch.setattr(sys, "stdin", io.StringIO(lines))
     assert main(["chat"]) == 0
     text = capsys.readouterr().out
-    assert "(searched for: How many troops did NIS report? according to the Pentagon)" in text
+    assert "(searched for: How many troops did NIS report? the later South Korean intelligence briefing)" in text
     assert text.count("Sources:") == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.conversation import is_follow_up, standalone_query
+from rag.conversation import figures_already_given, is_follow_up, standalone_query
 from rag.types import Turn
 
 NIS = Turn(
@@ -62,3 +62,20 @@ def test_a_follow_up_of_a_follow_up_reaches_back_to_the_first_question() -> None
 def test_that_and_this_count_as_pronouns_only_at_the_end() -> None:
     assert is_follow_up("When was that?")
     assert not is_follow_up("Did the Pentagon say that troops moved?")
+
+
+def test_an_elliptical_follow_up_asks_for_a_figure_other_than_the_one_given() -> None:
+    assert figures_already_given("And according to the Pentagon?", [NIS]) == ["1,500"]
+    assert figures_already_given("What about Zelensky?", [NIS]) == ["1,500"]
+    assert figures_already_given("When did they arrive?", [NIS]) == []  # a question of its own
+    assert figures_already_given("And its maximum range?", [NIS]) == []  # an attribute, not another source
+    assert figures_already_given("And according to the Pentagon?", []) == []
+
+
+def test_and_its_asks_for_an_attribute_of_what_the_last_answer_named() -> None:
+    history = [
+        Turn("Which missile system has the U.S. supplied to Ukraine?", "Army Tactical Missile Systems, or ATACMS. [1]")
+    ]
+    assert standalone_query("And its maximum range?", history) == (
+        "What is its maximum range? (Army Tactical Missile Systems, ATACMS)"
+    )

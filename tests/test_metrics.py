@@ -248,7 +248,11 @@ def test_report_cells_format_rates_times_and_counts() -> None:
 def test_follow_up_accuracy_counts_only_questions_asked_after_earlier_turns() -> None:
     from dataclasses import replace
 
-    records = [replace(record(), follow_up=True), replace(record(contains=False), follow_up=True), record(contains=False)]
+    records = [
+        replace(record(), follow_up=True),
+        replace(record(contains=False), follow_up=True),
+        record(contains=False),
+    ]
     metrics = summarise(records)
     assert metrics["follow_up_accuracy"] == 0.5
     assert metrics["answer_contains"] == round(1 / 3, 4)
