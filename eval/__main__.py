@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -65,7 +64,7 @@ def _settings_for_report(settings: Settings) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from eval.configs import ConfigError, build_configurations, parse_config_names, unthresholded
+    from eval.configs import ConfigError, build_configurations, discard_indexes, parse_config_names, unthresholded
     from eval.datasets import DatasetFormatError, load_dataset
     from eval.metrics import summarise
     from eval.report import write_report
@@ -86,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warning: not indexed: {failure}", file=sys.stderr)
     print(f"dataset {dataset.name}: {len(dataset.questions)} questions, {len(dataset.documents)} documents")
     if args.rebuild_index:
-        shutil.rmtree(args.index_dir / f"{dataset.name}-{dataset.fingerprint()}", ignore_errors=True)
+        discard_indexes(dataset, args.index_dir)
 
     configurations = build_configurations(dataset, settings, names, args.index_dir)
     in_corpus = answers_in_corpus(dataset)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -199,11 +200,25 @@ def _langchain_index(
     return langchain_recipe.LangChainRetriever(store), info
 
 
+def _dataset_root(dataset: Dataset, index_root: Path) -> Path:
+    return index_root / f"{dataset.name}-{dataset.fingerprint()}"
+
+
+def discard_indexes(dataset: Dataset, index_root: Path) -> None:
+    """Delete this dataset's indexes so that the next build starts from nothing."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    shutil.rmtree(_dataset_root(dataset, index_root), ignore_errors=True)
+    # Chroma keeps one client per folder per process; after the folder is gone that client
+    # would serve stale segments to the next build in this process.
+    SharedSystemClient.clear_system_cache()
+
+
 def build_configurations(
     dataset: Dataset, settings: Settings, names: Sequence[str], index_root: Path, log: Log = print
 ) -> list[Configuration]:
     """Build (or reuse) the indexes the named configurations need, and the configurations."""
-    root = index_root / f"{dataset.name}-{dataset.fingerprint()}"
+    root = _dataset_root(dataset, index_root)
     embedder = Embedder(settings.embedding_model, settings.embedding_batch_size)
     product, product_info = _product_index(dataset, settings, root, embedder, log)
     configurations: list[Configuration] = []
