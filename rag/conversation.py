@@ -1,13 +1,14 @@
 """Pure: turn a follow-up question and the conversation so far into one standalone query.
 
-This is the deterministic rewrite used when no LLM is configured. It recognises the two ways a
+This is the deterministic rewrite used when no LLM is configured. It recognises three ways a
 follow-up leans on the previous turn and repairs each:
 
-- elliptical ("And according to the Pentagon?", "What about Zelensky?"): no question of its own,
-  so the previous question supplies the frame: "How many troops did NIS report? according to
-  the Pentagon";
+- elliptical ("What about Zelensky?", "And the later briefing?"): no question of its own, so the
+  previous question supplies the frame ("How many troops did NIS report? Zelensky"), and the
+  figures the previous answer gave are not the answer wanted (`figures_already_given`);
+- an attribute ("And its maximum range?"): asked of what the previous answer named;
 - anaphoric ("When did they arrive?", "And how many did he say?"): a question of its own with a
-  pronoun, so the previous turn's names, numbers and places are carried into it.
+  pronoun, so the previous turn's names, numbers and key words are carried into it.
 
 A question that stands on its own is returned unchanged.
 """
@@ -75,28 +76,32 @@ def standalone_query(question: str, history: Sequence[Turn]) -> str:
         return question
     previous = standalone_query(history[-1].question, history[:-1])
     answer = MARKER.sub(" ", history[-1].answer)
-    rest = _LEAD_IN.sub("", question, count=1).strip()
-    focus = rest.rstrip("?").strip()
+    focus = _focus(question)
     if _POSSESSIVE.match(focus):
-        # "And its maximum range?": an attribute of what the last answer named.
         return _with_context(f"What is {focus}?", _entities(answer) or _entities(previous))
-    if focus and not _ASKS.search(focus):
-        # Elliptical: the earlier question gives the frame ("How many ...?"), this turn the focus.
+    if _is_elliptical(focus):
         return f"{previous} {focus}"
-    asked = rest or question
+    asked = _LEAD_IN.sub("", question, count=1).strip() or question
     return _with_context(asked, _entities(answer) + _entities(previous) + _content_words(previous))
 
 
 def figures_already_given(question: str, history: Sequence[Turn]) -> list[str]:
-    """Numbers the last answer gave, when the question is an elliptical follow-up ("And
-    according to the Pentagon?"): it asks for the figure someone else gave, not the same one."""
+    """Numbers the last answer gave, when the question is an elliptical follow-up ("What about
+    Zelensky?"): it asks for the figure someone else gave, not the same one again."""
     question = " ".join(question.split())
-    if not history or not _LEAD_IN.match(question):
-        return []
-    focus = _LEAD_IN.sub("", question, count=1).rstrip("?").strip()
-    if not focus or _ASKS.search(focus) or _POSSESSIVE.match(focus):
+    if not history or not is_follow_up(question) or not _is_elliptical(_focus(question)):
         return []
     return _NUMBER.findall(MARKER.sub(" ", history[-1].answer))
+
+
+def _focus(question: str) -> str:
+    """The question without its lead-in ("and", "what about") and question mark."""
+    return _LEAD_IN.sub("", question, count=1).rstrip("?").strip()
+
+
+def _is_elliptical(focus: str) -> bool:
+    """No question of its own and not an attribute ("its range"): the earlier question is the frame."""
+    return bool(focus) and not _ASKS.search(focus) and not _POSSESSIVE.match(focus)
 
 
 def _with_context(asked: str, context: Sequence[str]) -> str:
