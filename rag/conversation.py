@@ -43,6 +43,7 @@ _PRONOUN = re.compile(
 _ENTITY = re.compile(r"\b(?:[A-Z][\w’'-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w’'-]*)*)|\b\d[\d,.]*\d\b|\b\d\b")
 _QUESTION_WORDS = frozenset("how what who whom whose when where which why did does do is are was were and".split())
 MAX_CARRIED = 8
+ATTRIBUTE_OWNERS = 2
 
 
 def _entities(text: str) -> list[str]:
@@ -78,7 +79,7 @@ def standalone_query(question: str, history: Sequence[Turn]) -> str:
     answer = MARKER.sub(" ", history[-1].answer)
     focus = _focus(question)
     if _POSSESSIVE.match(focus):
-        return _with_context(f"What is {focus}?", _entities(answer) or _entities(previous))
+        return _with_context(f"What is {focus}?", _named_in_answer(answer, previous) or _entities(previous))
     if _is_elliptical(focus):
         return f"{previous} {focus}"
     asked = _LEAD_IN.sub("", question, count=1).strip() or question
@@ -92,6 +93,14 @@ def figures_already_given(question: str, history: Sequence[Turn]) -> list[str]:
     if not history or not is_follow_up(question) or not _is_elliptical(_focus(question)):
         return []
     return _NUMBER.findall(MARKER.sub(" ", history[-1].answer))
+
+
+def _named_in_answer(answer: str, question: str) -> list[str]:
+    """What the answer named that its question did not: the last two new names ("Army Tactical
+    Missile Systems, or ATACMS" in a sentence that also names the United States and Ukraine)."""
+    asked = set(TOKEN.findall(question.lower()))
+    new = [e for e in _entities(answer) if not set(TOKEN.findall(e.lower())) <= asked]
+    return new[-ATTRIBUTE_OWNERS:]
 
 
 def _focus(question: str) -> str:

@@ -79,3 +79,14 @@ def test_and_its_asks_for_an_attribute_of_what_the_last_answer_named() -> None:
     assert standalone_query("And its maximum range?", history) == (
         "What is its maximum range? (Army Tactical Missile Systems, ATACMS)"
     )
+
+
+def test_and_its_takes_what_the_answer_named_that_the_question_did_not() -> None:
+    answer = (
+        "Over the course of presidential drawdown authorities, the United States has been supplying Ukraine "
+        "with weapons, including Army Tactical Missile Systems, or ATACMS. [1]"
+    )
+    history = [Turn("Which missile system has the U.S. supplied to Ukraine?", answer)]
+    assert standalone_query("And its maximum range?", history) == (
+        "What is its maximum range? (Army Tactical Missile Systems, ATACMS)"
+    )
