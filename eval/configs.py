@@ -235,20 +235,19 @@ def build_configurations(
             configurations.append(Configuration(name, _assistant_with(product, bm25), bm25, info))
         elif name == "langchain":
             retriever, info = _langchain_index(dataset, settings, root, embedder, log)
-            recipe_settings = product.settings.model_copy(update={"top_k": langchain_recipe.TOP_K})
-            assistant = Assistant(recipe_settings, embedder=embedder, store=product.store, retriever=retriever)
+            assistant = _assistant_with(product, retriever, top_k=langchain_recipe.TOP_K)
             configurations.append(Configuration(name, assistant, retriever, info))
     return configurations
 
 
-def _assistant_with(product: Assistant, retriever: Retriever) -> Assistant:
-    """The product's pipeline and answerer with another retriever (corpus statistics shared)."""
-    return Assistant(product.settings, embedder=product.embedder, store=product.store, retriever=retriever)
+def _assistant_with(product: Assistant, retriever: Retriever, **changes: object) -> Assistant:
+    """The product's pipeline and answerer with another retriever and, optionally, other
+    settings (the model, store and corpus statistics are shared)."""
+    settings = product.settings.model_copy(update=changes)
+    return Assistant(settings, embedder=product.embedder, store=product.store, retriever=retriever)
 
 
 def unthresholded(configuration: Configuration) -> Configuration:
     """The same configuration with refusals switched off (for calibrating the threshold)."""
-    product = configuration.assistant
-    settings = product.settings.model_copy(update={"answer_min_score": 0.0})
-    assistant = Assistant(settings, embedder=product.embedder, store=product.store, retriever=product.retriever)
+    assistant = _assistant_with(configuration.assistant, configuration.assistant.retriever, answer_min_score=0.0)
     return Configuration(configuration.name, assistant, configuration.ranker, configuration.index)

@@ -50,12 +50,15 @@ def test_seed_gold_set_meets_the_thresholds_and_writes_a_full_report(
     assert "answer_hit@5" in capsys.readouterr().out
 
     # Same dataset and settings: the indexes are reused, and the run says so.
-    assert main([*args, "--out", str(tmp_path / "again"), "--limit", "5", "--configs", "citeline,langchain"]) == 0
+    again_args = ["--out", str(tmp_path / "again"), "--limit", "5", "--configs", "citeline,langchain", "--calibrate"]
+    assert main([*args, *again_args]) == 0
     printed = capsys.readouterr().out
     assert "index citeline: reusing" in printed and "index langchain: reusing" in printed
     again = json.loads((tmp_path / "again" / "report.json").read_text())
     assert again["questions"] == 5 and list(again["configs"]) == ["citeline", "langchain"]
     assert all(index["reused"] for index in again["indexes"].values())
+    assert 0.0 <= again["calibration"]["answer_min_score"] <= 1.0
+    assert "calibrated answer_min_score" in printed
 
 
 MINI_CORPUS = [
