@@ -4,6 +4,8 @@ sentences that best answer the question, cites them, and declines when none is g
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -194,6 +196,7 @@ class ExtractiveAnswerer:
 
     SEMANTIC_WEIGHT = 0.4
     CONTEXT_WEIGHT = 0.35
+    SENTENCE_CACHE = 20_000  # sentence vectors kept between questions (about 30 MB)
     MISSING_TYPE_PENALTY = 0.6
     COMPLETED_BY_NEXT_PENALTY = 0.9
 
@@ -208,6 +211,25 @@ class ExtractiveAnswerer:
         self.min_score = min_score
         self.max_sentences = max_sentences
         self.idf = idf
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def _sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of the sentences, embedding only those not seen in recent questions: the
+        same passages come back for related questions, and embedding them is most of the
+        answering time. Shared by the chat's sessions, hence the lock (held while embedding:
+        two sessions embedding at once on a small CPU are no faster than one after the other)."""
+        with self._cache_lock:
+            missing = [text for text in dict.fromkeys(texts) if text not in self._cache]
+            if missing:
+                for text, vector in zip(missing, self.embedder.embed(missing)):
+                    self._cache[text] = np.asarray(vector, dtype=np.float32)
+            rows = [self._cache[text] for text in texts]
+            for text in texts:
+                self._cache.move_to_end(text)
+            while len(self._cache) > self.SENTENCE_CACHE:
+                self._cache.popitem(last=False)
+        return np.stack(rows)
 
     def score_sentences(
         self, question: str, passages: Sequence[Passage], avoid: Sequence[str] = ()
@@ -220,8 +242,8 @@ class ExtractiveAnswerer:
         candidates = _candidates(passages)
         if not candidates:
             return []
-        vectors = np.asarray(self.embedder.embed([question] + [c.text for c in candidates]))
-        similarities = vectors[1:] @ vectors[0]
+        question_vector = np.asarray(self.embedder.embed_query(question))
+        similarities = self._sentence_vectors([c.text for c in candidates]) @ question_vector
         weights = question_weights(question, self.idf)
         kind = expected_type(question)
         scored = []

@@ -129,3 +129,21 @@ def test_a_what_about_follow_up_finds_the_other_figure(assistant: Assistant) -> 
     assert answer.query == "How many troops did NIS report? the later South Korean intelligence briefing"
     # 1,500 was given already: the other figure is wanted, though the NIS sentence matches the frame best
     assert "3,000" in answer.short_answer and "3,000" in answer.text and "1,500" not in answer.short_answer
+
+
+def test_sentences_seen_before_are_not_embedded_again(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    embedded: list[str] = []
+    real_embed = assistant.embedder.embed
+
+    def counting_embed(texts, progress=None):  # type: ignore[no-untyped-def]
+        embedded.extend(texts)
+        return real_embed(texts, progress)
+
+    monkeypatch.setattr(assistant.embedder, "embed", counting_embed)
+    first = assistant.ask("How many troops did NIS report?")
+    sentences_first = len(embedded)
+    embedded.clear()
+    again = assistant.ask("How many troops did NIS report?")
+    assert sentences_first > 5
+    assert embedded == ["How many troops did NIS report?"] * 2  # the query for retrieval and for scoring
+    assert again.text == first.text and again.confidence == pytest.approx(first.confidence)
