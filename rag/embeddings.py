@@ -101,4 +101,12 @@ class Embedder(Embeddings):
         return self.embed(texts)
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed([text])[0]
+        """One query's vector, remembered for the next few queries: retrieval and the answerer
+        both need the question's vector, and the model is the slow part of answering."""
+        return list(_query_vector(self.model_name, text))
+
+
+@functools.lru_cache(maxsize=256)
+def _query_vector(model_name: str, text: str) -> tuple[float, ...]:
+    vector = load_model(model_name).encode([text], normalize_embeddings=True, show_progress_bar=False)[0]
+    return tuple(vector.tolist())

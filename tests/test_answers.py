@@ -145,5 +145,5 @@ def test_sentences_seen_before_are_not_embedded_again(assistant: Assistant, monk
     embedded.clear()
     again = assistant.ask("How many troops did NIS report?")
     assert sentences_first > 5
-    assert embedded == ["How many troops did NIS report?"] * 2  # the query for retrieval and for scoring
+    assert embedded == []  # the passages' sentences and the query vector are both remembered
     assert again.text == first.text and again.confidence == pytest.approx(first.confidence)
