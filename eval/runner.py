@@ -151,6 +151,7 @@ def run(
     records, details = [], []
     disagreements = 0
     configuration.assistant.warm_up()  # as the app does at start: the first question is not timed cold
+    configuration.assistant.embedder.forget_queries()  # each configuration embeds its own queries
     for question in tqdm(questions, desc=configuration.name, unit="q", file=sys.stderr, disable=None):
         answer = configuration.assistant.ask(question.question, question.history)
         ranking = rank(configuration.ranker, answer.query)

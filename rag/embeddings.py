@@ -100,6 +100,11 @@ class Embedder(Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed(texts)
 
+    @staticmethod
+    def forget_queries() -> None:
+        """Drop remembered query vectors (so that timings compare like with like)."""
+        _query_vector.cache_clear()
+
     def embed_query(self, text: str) -> list[float]:
         """One query's vector, remembered for the next few queries: retrieval and the answerer
         both need the question's vector, and the model is the slow part of answering."""
