@@ -8,6 +8,7 @@ Run with `make run` (or `streamlit run app.py` after `python -m rag ingest`).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -19,7 +20,7 @@ from rag.embeddings import EmbeddingModelError
 from rag.loaders import SUPPORTED_SUFFIXES
 from rag.pipeline import Assistant
 from rag.store import StoreMismatchError
-from rag.types import Turn
+from rag.types import SearchFilter, Turn
 from rag.uploads import UploadError, accept_upload
 
 UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in SUPPORTED_SUFFIXES)
@@ -78,13 +79,42 @@ def render_answer(answer: dict[str, Any]) -> None:
             st.caption(
                 f"Document {escape_markdown(citation['doc_id'])}, characters {citation['start']}–{citation['end']}"
             )
+            for copy in citation.get("copies", []):
+                where = " · ".join(part for part in (copy["published"], copy["source"]) if part)
+                st.caption(escape_markdown(f"Same passage also in: {copy['title']} — {where} ({copy['doc_id']})"))
     if answer.get("standalone_query"):
         with st.expander("Searched for"):
             st.markdown(escape_markdown(answer["standalone_query"]))
 
 
-def render_sidebar(assistant: Assistant, settings: Settings, startup_failures: list[str]) -> None:
+def render_filters(assistant: Assistant, settings: Settings) -> SearchFilter:
+    """Source and date filters (starting from those in Settings); searches see only what they allow."""
+    st.header("Search only")
+    known = assistant.sources()
+    sources = st.multiselect(
+        "Sources",
+        known,
+        default=[s for s in settings.filter_sources if s in known],
+        key="filter_sources",
+        placeholder="All sources",
+    )
+    earliest = date(1900, 1, 1)
+    since = st.date_input("Published on or after", settings.filter_since, min_value=earliest, key="filter_since")
+    until = st.date_input("Published on or before", settings.filter_until, min_value=earliest, key="filter_until")
+    where = SearchFilter(
+        tuple(sources),
+        since.isoformat() if isinstance(since, date) else "",
+        until.isoformat() if isinstance(until, date) else "",
+    )
+    if where.since and where.until and where.since > where.until:
+        st.warning("The date range is empty: the first date is after the second.")
+    return where
+
+
+def render_sidebar(assistant: Assistant, settings: Settings, startup_failures: list[str]) -> SearchFilter:
+    """The corpus, uploads and the search filters; returns the filters."""
     with st.sidebar:
+        where = render_filters(assistant, settings)
         st.header("Corpus")
         documents = assistant.documents()
         left, right = st.columns(2)
@@ -100,6 +130,7 @@ def render_sidebar(assistant: Assistant, settings: Settings, startup_failures: l
             submitted = st.form_submit_button("Add to corpus")
         if submitted and files:
             add_uploads(assistant, settings, [(f.name, f.getvalue()) for f in files])
+    return where
 
 
 def add_uploads(assistant: Assistant, settings: Settings, uploads: list[tuple[str, bytes]]) -> None:
@@ -132,7 +163,7 @@ def main() -> None:
     except (StoreMismatchError, EmbeddingModelError) as error:
         st.error(escape_markdown(str(error)))
         st.stop()
-    render_sidebar(assistant, settings, startup_failures)
+    where = render_sidebar(assistant, settings, startup_failures)
 
     st.title("Citeline")
     st.caption("Answers from your news articles, with the passages they rest on.")
@@ -153,7 +184,7 @@ def main() -> None:
     messages.append({"role": "user", "content": question})
     with st.chat_message("assistant"):
         with st.spinner("Searching the articles…"):
-            reply = assistant.ask(question, history)
+            reply = assistant.ask(question, history, where=where)
         answer = reply.to_json()
         if reply.query != " ".join(question.split()):
             answer["standalone_query"] = reply.query

@@ -4,7 +4,7 @@ Every configuration answers through an `Assistant` (the pipeline the app uses) w
 extractive answerer; they differ only in how passages are retrieved:
 
 - citeline: the product as configured in Settings;
-- bm25: BM25 alone over the product's own chunks;
+- bm25: BM25 alone over the product's own chunks (its lexical index);
 - dense: dense (MiniLM + Chroma) alone over the product's own chunks;
 - langchain: the stock LangChain recipe (1,000/200 character splitter, MiniLM, Chroma, top 4).
 """
@@ -28,7 +28,7 @@ from rag import chunking
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.pipeline import Assistant
-from rag.retrieval import BM25Retriever, DenseRetriever, Retriever
+from rag.retrieval import DenseRetriever, LexicalRetriever, Retriever
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -142,7 +142,7 @@ def _reuse_message(name: str, info: IndexInfo) -> str:
     return f"index {name}: reusing {info.path} ({info.chunks} chunks, built {info.built}; dataset and code unchanged)"
 
 
-def _product_index(
+def product_index(
     dataset: Dataset, settings: Settings, root: Path, embedder: Embedder, log: Log
 ) -> tuple[Assistant, IndexInfo]:
     key: dict[str, object] = {
@@ -200,7 +200,7 @@ def _langchain_index(
     return langchain_recipe.LangChainRetriever(store), info
 
 
-def _dataset_root(dataset: Dataset, index_root: Path) -> Path:
+def dataset_root(dataset: Dataset, index_root: Path) -> Path:
     return index_root / f"{dataset.name}-{dataset.fingerprint()}"
 
 
@@ -208,7 +208,7 @@ def discard_indexes(dataset: Dataset, index_root: Path) -> None:
     """Delete this dataset's indexes so that the next build starts from nothing."""
     from chromadb.api.shared_system_client import SharedSystemClient
 
-    shutil.rmtree(_dataset_root(dataset, index_root), ignore_errors=True)
+    shutil.rmtree(dataset_root(dataset, index_root), ignore_errors=True)
     # Chroma keeps one client per folder per process; after the folder is gone that client
     # would serve stale segments to the next build in this process.
     SharedSystemClient.clear_system_cache()
@@ -218,9 +218,9 @@ def build_configurations(
     dataset: Dataset, settings: Settings, names: Sequence[str], index_root: Path, log: Log = print
 ) -> list[Configuration]:
     """Build (or reuse) the indexes the named configurations need, and the configurations."""
-    root = _dataset_root(dataset, index_root)
+    root = dataset_root(dataset, index_root)
     embedder = Embedder(settings.embedding_model, settings.embedding_batch_size)
-    product, product_info = _product_index(dataset, settings, root, embedder, log)
+    product, product_info = product_index(dataset, settings, root, embedder, log)
     configurations: list[Configuration] = []
     for name in names:
         if name == "citeline":
@@ -229,9 +229,11 @@ def build_configurations(
             dense = DenseRetriever(product.store, embedder, settings.top_k)
             configurations.append(Configuration(name, _assistant_with(product, dense), dense, product_info))
         elif name == "bm25":
-            bm25 = BM25Retriever.from_store(product.store, settings.top_k)
-            info = IndexInfo("(in memory)", len(bm25.chunks), 0, bm25.build_seconds, False, _now())
-            log(f"index bm25: {info.chunks} chunks in {info.seconds:.1f} s")
+            began = time.perf_counter()
+            chunks = len(product.store.lexical)  # loads the saved BM25 index, or builds it
+            info = IndexInfo(product_info.path, chunks, 0, time.perf_counter() - began, product_info.reused, _now())
+            log(f"index bm25: {info.chunks} chunks ready in {info.seconds:.1f} s (beside the citeline index)")
+            bm25 = LexicalRetriever(product.store, settings.top_k)
             configurations.append(Configuration(name, _assistant_with(product, bm25), bm25, info))
         elif name == "langchain":
             retriever, info = _langchain_index(dataset, settings, root, embedder, log)

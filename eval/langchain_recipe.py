@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from rag.embeddings import Embedder
 from rag.store import chunk_from_record
-from rag.types import Document, Passage
+from rag.types import Document, Passage, SearchFilter
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
@@ -98,7 +98,9 @@ class LangChainRetriever:
         self.store = store
         self.k = k
 
-    def retrieve(self, query: str, k: int | None = None) -> list[Passage]:
+    def retrieve(self, query: str, k: int | None = None, where: SearchFilter | None = None) -> list[Passage]:
+        if where:
+            raise ValueError("the LangChain recipe is a baseline without filters; ask it without `where`")
         if not query.strip():
             return []
         results = self.store.similarity_search_with_score(query, k=k or self.k)

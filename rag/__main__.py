@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,17 +30,49 @@ def _parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("ask", help="answer a question with numbered sources")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    _add_filters(ask)
 
     chat = commands.add_parser(
         "chat", help="one conversation: a question per line of standard input, follow-ups understood"
     )
     chat.add_argument("--json", action="store_true", help="print one JSON object per answer (with standalone_query)")
+    _add_filters(chat)
 
     commands.add_parser("list", help="list the stored documents")
 
     remove = commands.add_parser("remove", help="remove a document from the store (its file is left alone)")
     remove.add_argument("doc_id")
     return parser
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write it as YYYY-MM-DD, e.g. 2023-01-31") from None
+
+
+def _add_filters(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--source",
+        action="append",
+        metavar="NAME",
+        help="search only documents from this source (repeat for several; `list` shows the sources)",
+    )
+    command.add_argument("--since", type=_iso_date, metavar="YYYY-MM-DD", help="only documents published on or after")
+    command.add_argument("--until", type=_iso_date, metavar="YYYY-MM-DD", help="only documents published on or before")
+
+
+def _with_filters(args: argparse.Namespace, settings: Settings) -> Settings:
+    """Settings whose default search filter is the one given on the command line."""
+    changes: dict[str, object] = {}
+    if args.source:
+        changes["filter_sources"] = tuple(args.source)
+    if args.since:
+        changes["filter_since"] = args.since
+    if args.until:
+        changes["filter_until"] = args.until
+    return Settings.model_validate({**settings.model_dump(), **changes}) if changes else settings
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -75,9 +108,10 @@ def _existing_assistant(settings: Settings) -> Assistant | None:
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
-    assistant = _existing_assistant(settings)
+    assistant = _existing_assistant(_with_filters(args, settings))
     if assistant is None:
         return 1
+    assistant.check_filter()
     if assistant.chunk_count() == 0:
         print(f"warning: the store at {settings.store_dir} is empty; run `python -m rag ingest` first", file=sys.stderr)
     answer = assistant.ask(args.question)
@@ -98,15 +132,18 @@ def _print_answer(answer: Answer) -> None:
         meta = " · ".join(part for part in (citation.published, citation.source or citation.url) if part)
         print(f"[{citation.n}] {citation.title} ({meta}) [{citation.doc_id}]")
         print(f"    “{citation.sentence}”")
+        for copy in citation.copies:
+            print(f"    also in: {copy.title} ({copy.source or copy.url or copy.published}) [{copy.doc_id}]")
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     """Answer each line of standard input as the next turn of one conversation."""
     from rag.types import Turn
 
-    assistant = _existing_assistant(settings)
+    assistant = _existing_assistant(_with_filters(args, settings))
     if assistant is None:
         return 1
+    assistant.check_filter()
     history: list[Turn] = []
     for line in sys.stdin:
         question = " ".join(line.split())
@@ -130,7 +167,7 @@ def _list(settings: Settings) -> int:
         return 1
     documents = assistant.documents()
     for doc in documents:
-        print(f"{doc.doc_id}\t{doc.published or '-'}\t{doc.chunks} chunks\t{doc.title}")
+        print(f"{doc.doc_id}\t{doc.published or '-'}\t{doc.chunks} chunks\t{doc.title}\t{doc.source or '-'}")
     print(f"{len(documents)} documents, {sum(d.chunks for d in documents)} chunks", file=sys.stderr)
     return 0
 

@@ -14,7 +14,7 @@ import numpy as np
 from rag.chunking import sentence_spans
 from rag.embeddings import Embedder
 from rag.lexical import STOPWORDS, TOKEN, stem, terms
-from rag.types import Answer, Citation, Passage
+from rag.types import Answer, Citation, Passage, SourceRef
 
 REFUSAL = "I could not find an answer to that in the documents I have."
 
@@ -313,6 +313,7 @@ class ExtractiveAnswerer:
                     start=sentence.start,
                     end=sentence.end,
                     score=sentence.score,
+                    copies=tuple(SourceRef.of(copy) for copy in passages[sentence.passage_rank].copies),
                 )
             )
             parts.append(f"{sentence.text} [{n}]")

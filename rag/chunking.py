@@ -129,6 +129,17 @@ def chunk_id(doc_id: str, content_hash: str, index: int) -> str:
     return f"{doc_id}:{digest}:{index}"
 
 
+def indexed_text(chunk: Chunk) -> str:
+    """What is embedded and indexed for a chunk: its document's title and date, then its text.
+
+    A passage rarely repeats its story's subject ("the agency said 1,500 soldiers ..."), so the
+    title and date give both the dense and the lexical side the context a question names. The
+    passage shown and cited stays the chunk's own text.
+    """
+    heading = " — ".join(part for part in (chunk.title, chunk.published) if part)
+    return f"{heading}\n{chunk.text}" if heading else chunk.text
+
+
 def chunk_document(document: Document, max_chars: int, overlap_sentences: int) -> list[Chunk]:
     """Document -> Chunks that carry the document's id, title, date and source."""
     return [

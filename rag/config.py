@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.types import SearchFilter
+
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+# What each chunk's vectors and index terms are made from (rag.chunking.indexed_text); a store
+# built from other text is refused, like one built with another model.
+CHUNK_CONTEXT = "title+date+text"
 # Default folders live in the project, whatever the working directory; paths given in the
 # environment are taken as given (relative ones from the working directory).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +49,26 @@ class Settings(BaseSettings):
         1, ge=0, le=10, description="Sentences repeated from the end of one chunk at the start of the next."
     )
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved per question.")
+    retrieval: Literal["hybrid", "dense", "lexical"] = Field(
+        "hybrid",
+        description=(
+            "How passages are found: 'hybrid' fuses BM25 and dense rankings by reciprocal rank and "
+            "folds copies of one story together; 'dense' or 'lexical' use one side alone."
+        ),
+    )
+    fusion_depth: int = Field(
+        40, ge=1, le=500, description="Candidates each side of hybrid retrieval contributes to the fusion."
+    )
+    fusion_dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense ranking in the fusion.")
+    fusion_lexical_weight: float = Field(1.0, ge=0.0, description="Weight of the BM25 ranking in the fusion.")
+    fusion_rrf_constant: int = Field(
+        60, ge=1, description="k in 1/(k + rank): larger values flatten the advantage of the top ranks."
+    )
+    filter_sources: tuple[str, ...] = Field(
+        (), description='Search only documents from these sources (JSON list, e.g. ["Reuters"]); empty: all.'
+    )
+    filter_since: date | None = Field(None, description="Search only documents published on or after this date.")
+    filter_until: date | None = Field(None, description="Search only documents published on or before this date.")
     answer_max_sentences: int = Field(
         2, ge=1, le=5, description="Most supporting sentences the extractive answerer quotes."
     )
@@ -56,6 +83,14 @@ class Settings(BaseSettings):
     )
     upload_max_bytes: int = Field(10_000_000, ge=1, description="Largest file the chat accepts as an upload.")
 
+    def search_filter(self) -> SearchFilter:
+        """The filter every search applies unless the caller gives another."""
+        return SearchFilter(
+            self.filter_sources,
+            self.filter_since.isoformat() if self.filter_since else "",
+            self.filter_until.isoformat() if self.filter_until else "",
+        )
+
     def index_shape(self) -> dict[str, str | int]:
         """What shapes the stored vectors; recorded with the collection and checked on open.
 
@@ -66,4 +101,5 @@ class Settings(BaseSettings):
             "embedding_model": self.embedding_model,
             "chunk_max_chars": self.chunk_max_chars,
             "chunk_overlap_sentences": self.chunk_overlap_sentences,
+            "chunk_context": CHUNK_CONTEXT,
         }

@@ -11,16 +11,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rag.answering import ExtractiveAnswerer
-from rag.chunking import chunk_document
+from rag.chunking import chunk_document, indexed_text
 from rag.citations import strip_invalid_markers
 from rag.config import Settings
 from rag.conversation import figures_already_given, standalone_query
 from rag.embeddings import Embedder
 from rag.lexical import TermStats
 from rag.loaders import LoadError, load_documents
-from rag.retrieval import DenseRetriever, Retriever
+from rag.retrieval import DenseRetriever, HybridRetriever, LexicalRetriever, Retriever
 from rag.store import ChunkStore, StoredDocument
-from rag.types import Answer, Chunk, Document, Turn
+from rag.types import Answer, Chunk, Document, SearchFilter, Turn
 
 # progress(done, total) during embedding, counted in chunks
 IngestProgress = Callable[[int, int], None]
@@ -77,6 +77,25 @@ def _embedding_groups(pending: Sequence[PendingDocument]) -> list[list[PendingDo
     return groups
 
 
+def build_retriever(settings: Settings, store: ChunkStore, embedder: Embedder) -> Retriever:
+    """The retriever Settings ask for, over the given store."""
+    dense = DenseRetriever(store, embedder, settings.top_k)
+    lexical = LexicalRetriever(store, settings.top_k)
+    if settings.retrieval == "dense":
+        return dense
+    if settings.retrieval == "lexical":
+        return lexical
+    return HybridRetriever(
+        dense,
+        lexical,
+        settings.top_k,
+        settings.fusion_depth,
+        settings.fusion_dense_weight,
+        settings.fusion_lexical_weight,
+        settings.fusion_rrf_constant,
+    )
+
+
 class Assistant:
     """Ingest documents and answer questions about them, with citations."""
 
@@ -91,7 +110,7 @@ class Assistant:
         self.settings = settings
         self.embedder = embedder or Embedder(settings.embedding_model, settings.embedding_batch_size)
         self.store = store or ChunkStore(settings, self.embedder)
-        self.retriever: Retriever = retriever or DenseRetriever(self.store, self.embedder, settings.top_k)
+        self.retriever: Retriever = retriever or build_retriever(settings, self.store, self.embedder)
         self.answerer = answerer or ExtractiveAnswerer(
             self.embedder, settings.answer_min_score, settings.answer_max_sentences, idf=self.idf
         )
@@ -170,7 +189,7 @@ class Assistant:
         total = sum(len(chunks) for _, chunks, _ in pending)
         done = 0
         for group in _embedding_groups(pending):
-            texts = [chunk.text for _, chunks, _ in group for chunk in chunks]
+            texts = [indexed_text(chunk) for _, chunks, _ in group for chunk in chunks]
             vectors = self.embedder.embed(texts)
             offset = 0
             for document, chunks, is_new in group:
@@ -181,6 +200,7 @@ class Assistant:
             done += len(texts)
             if progress:
                 progress(done, total)
+        self.store.settle()
 
     def _remove_deleted(self, paths: Sequence[Path]) -> list[str]:
         """Remove stored documents that came from one of these folders and whose file is gone."""
@@ -218,23 +238,44 @@ class Assistant:
     def documents(self) -> list[StoredDocument]:
         return self.store.documents()
 
+    def sources(self) -> list[str]:
+        """The distinct sources of the stored documents, sorted (what a source filter can name)."""
+        return sorted({document.source for document in self.store.documents() if document.source})
+
+    def check_filter(self, where: SearchFilter | None = None) -> None:
+        """Raise ValueError naming what is wrong with a filter (default: the one in Settings)
+        that could only ever match nothing: an unknown source or an empty date range."""
+        where = self.settings.search_filter() if where is None else where
+        if where.since and where.until and where.since > where.until:
+            raise ValueError(f"the date range is empty: --since {where.since} is after --until {where.until}")
+        known = self.sources()
+        unknown = [source for source in where.sources if source not in known]
+        if unknown:
+            raise ValueError(
+                f"no stored document has the source {', '.join(map(repr, unknown))}; "
+                f"the sources are: {', '.join(map(repr, known)) or '(none recorded)'}"
+            )
+
     def chunk_count(self) -> int:
         return self.store.count()
 
     def remove(self, doc_id: str) -> int:
         """Remove one document from the store; returns how many chunks it had (0: no such id)."""
         self._term_stats = None
-        return self.store.delete_document(doc_id)
+        removed = self.store.delete_document(doc_id)
+        self.store.settle()
+        return removed
 
     # ----- questions --------------------------------------------------------------------------
 
-    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+    def ask(self, question: str, history: Sequence[Turn] = (), where: SearchFilter | None = None) -> Answer:
         """Retrieve passages for the question and answer from them, citing what was used.
 
         `history` holds the conversation's earlier turns, oldest first; a follow-up ("What
         about Zelensky?") is first rewritten into a standalone query, which the answer records
         as `query`, and figures the last answer gave are not offered again for an "and ...?"
-        or "what about ...?" follow-up.
+        or "what about ...?" follow-up. `where` limits the search to some documents (default:
+        the filter in Settings).
         """
         question = " ".join(question.split())
         if not question:
@@ -242,7 +283,7 @@ class Assistant:
         began = time.perf_counter()
         self._refresh_term_stats()
         query = standalone_query(question, history)
-        passages = self.retriever.retrieve(query)
+        passages = self.retriever.retrieve(query, where=self.settings.search_filter() if where is None else where)
         retrieved = time.perf_counter()
         answer = self.answerer.answer(query, passages, avoid=figures_already_given(question, history))
         answered = time.perf_counter()

@@ -1,24 +1,22 @@
-"""Query -> ranked Passages: dense (the store's vectors) and lexical (BM25 over the same chunks)."""
+"""Query -> ranked Passages: dense (the store's vectors), lexical (its BM25 index), and both
+fused by reciprocal rank, with copies of one story folded into one result."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Sequence
+from typing import Protocol
 
+from rag.dedup import collapse_copies
 from rag.embeddings import Embedder
-from rag.lexical import terms
 from rag.store import ChunkStore
-from rag.types import Chunk, Passage
-
-if TYPE_CHECKING:
-    import bm25s
+from rag.types import Passage, SearchFilter
 
 
 class Retriever(Protocol):
-    """Anything that ranks passages for a query; the pipeline and eval take any of them."""
+    """Anything that ranks passages for a query; the pipeline and eval take any of them.
+    `where` limits the search to some documents (applied inside it, so k still come back)."""
 
-    def retrieve(self, query: str, k: int | None = None) -> list[Passage]: ...
+    def retrieve(self, query: str, k: int | None = None, where: SearchFilter | None = None) -> list[Passage]: ...
 
 
 class DenseRetriever:
@@ -29,43 +27,69 @@ class DenseRetriever:
         self.embedder = embedder
         self.k = k
 
-    def retrieve(self, query: str, k: int | None = None) -> list[Passage]:
+    def retrieve(self, query: str, k: int | None = None, where: SearchFilter | None = None) -> list[Passage]:
         if not query.strip():
             return []
-        return self.store.search(self.embedder.embed_query(query), k or self.k)
+        return self.store.search(self.embedder.embed_query(query), k or self.k, where)
 
 
-class BM25Retriever:
-    """Okapi BM25 (bm25s) over a fixed set of chunks, with the answerer's stemmed terms as tokens.
+class LexicalRetriever:
+    """Top-k chunks by Okapi BM25 over the store's lexical index (stemmed terms of each chunk,
+    its title and date). A query of unknown words gets no passages rather than arbitrary ones."""
 
-    Built in memory from the chunks it is given; chunks sharing no term with the query are
-    never returned, so a query of unknown words gets no passages rather than arbitrary ones.
+    def __init__(self, store: ChunkStore, k: int) -> None:
+        self.store = store
+        self.k = k
+
+    def retrieve(self, query: str, k: int | None = None, where: SearchFilter | None = None) -> list[Passage]:
+        return self.store.lexical_search(query, k or self.k, where)
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[Passage]], weights: Sequence[float], constant: int
+) -> list[Passage]:
+    """Pure: passages ranked by the sum over rankings of weight / (constant + rank), rank from 1.
+
+    Ranks, not scores, are fused, so cosine similarities and BM25 scores need no common scale.
+    Ties keep the order of first appearance (earlier rankings first).
+    """
+    fused: dict[str, float] = {}
+    first: dict[str, Passage] = {}
+    for ranking, weight in zip(rankings, weights):
+        for rank, passage in enumerate(ranking, start=1):
+            key = passage.chunk.id
+            fused[key] = fused.get(key, 0.0) + weight / (constant + rank)
+            first.setdefault(key, passage)
+    order = sorted(fused, key=lambda key: -fused[key])  # sorted() is stable: ties keep first appearance
+    return [Passage(chunk=first[key].chunk, score=fused[key]) for key in order]
+
+
+class HybridRetriever:
+    """Dense and lexical candidates fused by reciprocal rank, then copies folded together.
+
+    Each side is searched `depth` deep (at least k), so a chunk ranked well by one side only
+    still makes the cut, and folding copies still leaves k distinct passages.
     """
 
-    def __init__(self, chunks: Iterable[Chunk], k: int) -> None:
-        import bm25s
-
-        began = time.perf_counter()
-        self.chunks = list(chunks)
+    def __init__(
+        self,
+        dense: Retriever,
+        lexical: Retriever,
+        k: int,
+        depth: int,
+        dense_weight: float = 1.0,
+        lexical_weight: float = 1.0,
+        constant: int = 60,
+    ) -> None:
+        self.dense = dense
+        self.lexical = lexical
         self.k = k
-        self._index: bm25s.BM25 | None = None
-        if self.chunks:
-            self._index = bm25s.BM25()
-            self._index.index([terms(chunk.text) for chunk in self.chunks], show_progress=False)
-        self.build_seconds = time.perf_counter() - began
+        self.depth = depth
+        self.weights = (dense_weight, lexical_weight)
+        self.constant = constant
 
-    @classmethod
-    def from_store(cls, store: ChunkStore, k: int) -> BM25Retriever:
-        return cls(store.chunks(), k)
-
-    def retrieve(self, query: str, k: int | None = None) -> list[Passage]:
-        query_terms = terms(query)
-        if self._index is None or not query_terms:
-            return []
-        depth = min(k or self.k, len(self.chunks))
-        rows, scores = self._index.retrieve([query_terms], k=depth, show_progress=False)
-        return [
-            Passage(chunk=self.chunks[int(row)], score=float(score))
-            for row, score in zip(rows[0], scores[0])
-            if score > 0
-        ]
+    def retrieve(self, query: str, k: int | None = None, where: SearchFilter | None = None) -> list[Passage]:
+        k = k or self.k
+        depth = max(self.depth, 2 * k)
+        rankings = [self.dense.retrieve(query, depth, where), self.lexical.retrieve(query, depth, where)]
+        return collapse_copies(reciprocal_rank_fusion(rankings, self.weights, self.constant))[:k]

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.chunking import indexed_text
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.types import Chunk, Document, Passage
+from rag.lexical import terms
+from rag.lexical_index import LexicalIndex, LexicalRow, RowFilter
+from rag.types import Chunk, Document, Passage, SearchFilter
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -74,6 +77,12 @@ class _ChromaEmbeddingFunction:
         return ["cosine"]
 
 
+def published_day(published: str) -> int:
+    """'2023-01-05' -> 20230105, the form Chroma can compare in a date-range filter; 0 when undated."""
+    digits = published[:10].replace("-", "")
+    return int(digits) if len(digits) == 8 and digits.isdigit() else 0
+
+
 def _chunk_metadata(document: Document, chunk: Chunk) -> dict[str, str | int]:
     return {
         "doc_id": chunk.doc_id,
@@ -83,10 +92,39 @@ def _chunk_metadata(document: Document, chunk: Chunk) -> dict[str, str | int]:
         "end": chunk.end,
         "title": chunk.title,
         "published": chunk.published,
+        "published_day": published_day(chunk.published),
         "source": chunk.source,
         "url": chunk.url,
         "path": document.path,
     }
+
+
+def lexical_row(chunk: Chunk) -> LexicalRow:
+    """What the lexical index keeps of a chunk: the terms of its indexed text (title and date
+    included) and the fields filters look at."""
+    return LexicalRow(chunk.id, tuple(terms(indexed_text(chunk))), chunk.source, published_day(chunk.published))
+
+
+def chroma_where(where: SearchFilter | None) -> dict[str, Any] | None:
+    """A SearchFilter as a Chroma metadata filter (None when it filters nothing)."""
+    if not where:
+        return None
+    conditions: list[dict[str, Any]] = []
+    if where.sources:
+        conditions.append({"source": {"$in": list(where.sources)}})
+    if where.since:
+        conditions.append({"published_day": {"$gte": published_day(where.since)}})
+    if where.until:
+        conditions.append({"published_day": {"$gte": 1}})
+        conditions.append({"published_day": {"$lte": published_day(where.until)}})
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+
+def row_filter(where: SearchFilter | None) -> RowFilter | None:
+    """A SearchFilter as the lexical index's row filter."""
+    if not where:
+        return None
+    return RowFilter(frozenset(where.sources), published_day(where.since), published_day(where.until))
 
 
 def chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
@@ -113,10 +151,39 @@ class ChunkStore:
         self.settings = settings
         self.embedder = embedder
         self._collection: Collection | None = None
+        self._lexical: LexicalIndex | None = None
 
     @property
     def path(self) -> Path:
         return self.settings.store_dir
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index beside the collection, brought in step with it when first used."""
+        if self._lexical is None:
+            self._lexical = LexicalIndex(self._lexical_folder)
+            self.sync_lexical()
+        return self._lexical
+
+    @property
+    def _lexical_folder(self) -> Path:
+        return self.path / f"lexical-{self.settings.collection}"
+
+    def sync_lexical(self) -> None:
+        """Make the lexical index hold exactly the stored chunks: index the ones it lacks (from
+        their stored text), drop the ones no longer stored, and compact if that was many."""
+        index = self.lexical
+        stored = {chunk_id for page in self._pages([]) for chunk_id in page["ids"]}
+        held = index.ids()
+        index.remove(held - stored)
+        missing = sorted(stored - held)
+        for first in range(0, len(missing), PAGE):
+            page = self.collection.get(ids=missing[first : first + PAGE], include=["documents", "metadatas"])  # type: ignore[list-item]
+            index.add(
+                lexical_row(chunk_from_record(i, t, dict(m or {})))
+                for i, t, m in zip(page["ids"], page["documents"] or [], page["metadatas"] or [])
+            )
+        index.settle()
 
     def exists(self) -> bool:
         """Whether a store has been created at the configured folder (without creating one)."""
@@ -181,6 +248,8 @@ class ChunkStore:
         if self._has_collection(client):
             client.delete_collection(self.settings.collection)
         self._collection = None
+        self._lexical = self._lexical or LexicalIndex(self._lexical_folder)
+        self._lexical.clear()
 
     def count(self) -> int:
         return self.collection.count()
@@ -248,6 +317,7 @@ class ChunkStore:
 
     def put_document(self, document: Document, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
         """Store a document's chunks, then drop its older chunks: a failure midway loses nothing."""
+        lexical = self.lexical  # brought in step before this change, so that it sees the change once
         old_ids = {chunk_id for chunk_id, _ in self._metadatas({"doc_id": document.id})}
         new_ids = [chunk.id for chunk in chunks]
         batch = self.collection._client.get_max_batch_size()  # noqa: SLF001 - Chroma exposes it here only
@@ -262,21 +332,31 @@ class ChunkStore:
         stale = sorted(old_ids - set(new_ids))
         if stale:
             self.collection.delete(ids=stale)
+        lexical.add(lexical_row(chunk) for chunk in chunks)
+        lexical.remove(stale)
 
     def delete_document(self, doc_id: str) -> int:
         """Remove a document's chunks; returns how many there were."""
+        lexical = self.lexical
         ids = [chunk_id for chunk_id, _ in self._metadatas({"doc_id": doc_id})]
         if ids:
             self.collection.delete(ids=ids)
+            lexical.remove(ids)
         return len(ids)
 
-    def search(self, vector: Sequence[float], k: int) -> list[Passage]:
-        """The k chunks closest to the vector, best first, scored by cosine similarity."""
+    def settle(self) -> None:
+        """After a batch of changes: compact the lexical index if they were many."""
+        self.lexical.settle()
+
+    def search(self, vector: Sequence[float], k: int, where: SearchFilter | None = None) -> list[Passage]:
+        """The k chunks closest to the vector among those the filter allows, best first, scored
+        by cosine similarity."""
         if self.count() == 0:
             return []
         result = self.collection.query(
             query_embeddings=[list(vector)],  # type: ignore[arg-type]
             n_results=k,
+            where=chroma_where(where),
             include=["documents", "metadatas", "distances"],
         )
         ids = result["ids"][0]
@@ -286,4 +366,21 @@ class ChunkStore:
         return [
             Passage(chunk=chunk_from_record(i, t, dict(m or {})), score=1.0 - float(d))
             for i, t, m, d in zip(ids, texts, metas, distances)
+        ]
+
+    def lexical_search(self, query: str, k: int, where: SearchFilter | None = None) -> list[Passage]:
+        """The k chunks with the best BM25 score for the query among those the filter allows,
+        best first; chunks sharing no term with the query are never returned."""
+        index = self.lexical
+        if len(index) != self.count():
+            self.sync_lexical()  # another process changed the store
+        found = index.search(terms(query), k, row_filter(where))
+        if not found:
+            return []
+        page = self.collection.get(ids=[chunk_id for chunk_id, _ in found], include=["documents", "metadatas"])
+        records = {i: (t, dict(m or {})) for i, t, m in zip(page["ids"], page["documents"] or [], page["metadatas"] or [])}
+        return [
+            Passage(chunk=chunk_from_record(chunk_id, *records[chunk_id]), score=score)
+            for chunk_id, score in found
+            if chunk_id in records
         ]

@@ -36,12 +36,43 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class SearchFilter:
+    """Which documents a search may return: from any of `sources` (every source when empty),
+    published on or after `since` and on or before `until` (ISO dates, empty for no bound).
+    A document without a date fails any date bound."""
+
+    sources: tuple[str, ...] = ()
+    since: str = ""
+    until: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.sources or self.since or self.until)
+
+
+@dataclass(frozen=True)
 class Passage:
     """A retrieved chunk with the retriever's score for it (higher is better; for dense
-    retrieval the cosine similarity, at most 1)."""
+    retrieval the cosine similarity, at most 1). `copies` are chunks of other documents that
+    say the same (another outlet's copy of the story), folded into this one result."""
 
     chunk: Chunk
     score: float
+    copies: tuple[Chunk, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where else a cited passage appears: another document carrying the same text."""
+
+    doc_id: str
+    title: str
+    published: str
+    source: str
+    url: str
+
+    @classmethod
+    def of(cls, chunk: Chunk) -> SourceRef:
+        return cls(chunk.doc_id, chunk.title, chunk.published, chunk.source, chunk.url)
 
 
 @dataclass(frozen=True)
@@ -64,6 +95,7 @@ class Citation:
     start: int
     end: int
     score: float
+    copies: tuple[SourceRef, ...] = ()  # other documents carrying the same passage
 
     @property
     def sentence(self) -> str:
@@ -113,6 +145,10 @@ class Answer:
                     "end": c.end,
                     "sentence": c.sentence,
                     "score": round(c.score, 4),
+                    "copies": [
+                        {"doc_id": o.doc_id, "title": o.title, "published": o.published, "source": o.source, "url": o.url}
+                        for o in c.copies
+                    ],
                 }
                 for c in self.citations
             ],

@@ -128,3 +128,21 @@ def test_a_follow_up_shows_the_standalone_query_it_searched_for(app: AppTest) ->
         "How many troops did NIS report? the later South Korean intelligence briefing"
     )
     assert "3,000" in " ".join(md.value for md in second.markdown)
+
+
+def test_sidebar_filters_limit_what_the_answer_cites(app: AppTest) -> None:
+    dod = "DOD News (U.S. Department of Defense)"
+    assert dod in app.sidebar.multiselect(key="filter_sources").options
+    app.sidebar.multiselect(key="filter_sources").select(dod).run()
+    app.chat_input[0].set_value("How many North Korean troops are in Kursk?").run()
+    assert not app.exception
+    [answer] = assistant_messages(app)
+    labels = [plain(e.label) for e in answer.expander if plain(e.label).startswith("[")]
+    assert labels and all(dod in label for label in labels)
+
+    from datetime import date
+
+    app.sidebar.multiselect(key="filter_sources").unselect(dod)
+    app.sidebar.date_input(key="filter_since").set_value(date(2024, 12, 1)).run()
+    app.sidebar.date_input(key="filter_until").set_value(date(2024, 11, 1)).run()
+    assert "The date range is empty" in " ".join(w.value for w in app.sidebar.warning)

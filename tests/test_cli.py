@@ -101,3 +101,31 @@ def test_chat_keeps_one_conversation_across_lines(
     text = capsys.readouterr().out
     assert "(searched for: How many troops did NIS report? the later South Korean intelligence briefing)" in text
     assert text.count("Sources:") == 2
+
+
+def test_ask_filters_by_source_and_date_and_names_a_bad_filter(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ingest"]) == 0
+    capsys.readouterr()
+    pentagon_day = ["--since", "2024-11-04", "--until", "2024-11-04"]
+    assert main(["ask", "--json", *pentagon_day, "How many North Korean troops are in Kursk?"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert {c["published"] for c in payload["citations"]} == {"2024-11-04"} and "10,000" in payload["answer"]
+
+    capture = "News site capture (outlet not recorded in the capture)"
+    assert main(["ask", "--json", "--source", capture, "--source", "DOD News (U.S. Department of Defense)", "How many troops did NIS report?"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert {c["doc_id"] for c in payload["citations"]} == {"north-korean-soldiers-russia"} and "1,500" in payload["answer"]
+    assert main(["ask", "--json", "--source", "DOD News (U.S. Department of Defense)", "How many troops did NIS report?"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert all(c["source"] == "DOD News (U.S. Department of Defense)" for c in payload["citations"])
+
+    assert main(["ask", "--source", "Reuters", "How many troops?"]) == 2
+    error = capsys.readouterr().err
+    assert "no stored document has the source 'Reuters'" in error and "DOD News" in error
+    assert main(["ask", "--since", "2024-12-01", "--until", "2024-11-01", "How many troops?"]) == 2
+    assert "the date range is empty" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["ask", "--since", "last week", "How many troops?"])
+    assert "write it as YYYY-MM-DD" in capsys.readouterr().err

@@ -1,0 +1,324 @@
+"""The BM25 index kept beside the Chroma store, in step with it chunk by chunk.
+
+bm25s scores eagerly: each chunk's term scores are computed when it is indexed, which makes a
+query cost well under a millisecond but means an index cannot be extended in place. So the
+index has two parts, as a search engine's segments do:
+
+- the *base*: a bm25s index over the chunks present at the last compaction, saved in its
+  folder and loaded on open;
+- the *recent* chunks added since, scored at query time with the same (Lucene) BM25 formula
+  and the statistics of base and recent together; base rows removed since are masked out.
+
+`settle()` folds recent and removed chunks into a new base once they pass a tenth of it (and a
+couple of hundred; an empty base is built at once), so
+adding one document to a large corpus costs tokenising that document, not re-indexing the
+corpus. Until then base rows keep the IDF they were indexed with, a drift bounded by that
+tenth. Only the base is saved: the store's own records are the truth, and the recent part is
+rebuilt from them on open (`ChunkStore` keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import bm25s
+
+K1 = 1.5
+B = 0.75
+# Compaction happens once recent and removed rows pass this share of the base and this count
+# (scoring a few hundred recent rows at query time costs well under a millisecond).
+COMPACT_FRACTION = 0.1
+COMPACT_MIN_ROWS = 200
+CURRENT = "current.json"
+
+
+@dataclass(frozen=True)
+class LexicalRow:
+    """What the lexical index keeps of one chunk: its index terms and what filters look at."""
+
+    chunk_id: str
+    terms: tuple[str, ...]
+    source: str = ""
+    day: int = 0  # published date as YYYYMMDD; 0 when undated
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """Which rows may be returned: any of `sources` (all when empty), published within
+    [since_day, until_day] (either bound 0 for open; undated rows fail any date bound)."""
+
+    sources: frozenset[str] = frozenset()
+    since_day: int = 0
+    until_day: int = 0
+
+    def allows(self, source: str, day: int) -> bool:
+        if self.sources and source not in self.sources:
+            return False
+        if self.since_day and not (day and day >= self.since_day):
+            return False
+        return not (self.until_day and not (day and day <= self.until_day))
+
+
+def _idf(df: float, n: float) -> float:
+    """Lucene's BM25 IDF, the one bm25s uses for the base."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+class LexicalIndex:
+    """BM25 over chunk terms: a saved bm25s base plus recent rows, searchable with filters."""
+
+    def __init__(self, folder: Path, compact_fraction: float = COMPACT_FRACTION, compact_min_rows: int = COMPACT_MIN_ROWS) -> None:
+        self.folder = folder
+        self.compact_fraction = compact_fraction
+        self.compact_min_rows = compact_min_rows
+        self._lock = threading.RLock()
+        self._clear_memory()
+        self._loaded = False
+
+    # ----- state ------------------------------------------------------------------------------
+
+    def _clear_memory(self) -> None:
+        self._base: bm25s.BM25 | None = None
+        self._base_ids: list[str] = []
+        self._base_row: dict[str, int] = {}
+        self._base_sources = np.array([], dtype=object)
+        self._base_days = np.array([], dtype=np.int64)
+        self._base_lengths = np.array([], dtype=np.int64)
+        self._base_tokens = np.array([], dtype=np.int32)
+        self._base_offsets = np.zeros(1, dtype=np.int64)
+        self._base_df = np.array([], dtype=np.int64)
+        self._vocab: dict[str, int] = {}
+        self._live = np.array([], dtype=bool)
+        self._recent: dict[str, LexicalRow] = {}
+        self._postings: dict[str, dict[str, int]] = {}  # term -> recent chunk id -> term frequency
+        self._recent_length = 0
+
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            self._load()
+            self._loaded = True
+
+    def ids(self) -> set[str]:
+        """Chunk ids the index holds (base rows not removed, and recent rows)."""
+        with self._lock:
+            self._ensure_loaded()
+            live = {chunk_id for chunk_id, alive in zip(self._base_ids, self._live) if alive}
+            return live | set(self._recent)
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._ensure_loaded()
+            return int(self._live.sum()) + len(self._recent)
+
+    @property
+    def base_size(self) -> int:
+        with self._lock:
+            self._ensure_loaded()
+            return len(self._base_ids)
+
+    @property
+    def pending(self) -> int:
+        """Recent and removed rows not yet folded into the base."""
+        with self._lock:
+            self._ensure_loaded()
+            return len(self._recent) + int((~self._live).sum())
+
+    # ----- changes ----------------------------------------------------------------------------
+
+    def add(self, rows: Iterable[LexicalRow]) -> None:
+        """Index rows (a row with an id already held replaces it)."""
+        with self._lock:
+            self._ensure_loaded()
+            for row in rows:
+                self._drop(row.chunk_id)
+                self._recent[row.chunk_id] = row
+                self._recent_length += len(row.terms)
+                for term, count in Counter(row.terms).items():
+                    self._postings.setdefault(term, {})[row.chunk_id] = count
+
+    def remove(self, chunk_ids: Iterable[str]) -> None:
+        with self._lock:
+            self._ensure_loaded()
+            for chunk_id in chunk_ids:
+                self._drop(chunk_id)
+
+    def _drop(self, chunk_id: str) -> None:
+        row = self._recent.pop(chunk_id, None)
+        if row is not None:
+            self._recent_length -= len(row.terms)
+            for term in set(row.terms):
+                postings = self._postings[term]
+                del postings[chunk_id]
+                if not postings:
+                    del self._postings[term]
+        base_row = self._base_row.get(chunk_id)
+        if base_row is not None and self._live[base_row]:
+            self._live[base_row] = False
+            tokens = self._base_tokens[self._base_offsets[base_row] : self._base_offsets[base_row + 1]]
+            self._base_df[np.unique(tokens)] -= 1
+
+    def clear(self) -> None:
+        """Forget everything, on disk and in memory."""
+        with self._lock:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self._clear_memory()
+            self._loaded = True
+
+    def settle(self, force: bool = False) -> bool:
+        """Fold recent and removed rows into a new saved base when there is no base yet, when
+        they pass the compaction share and count, or when forced; returns whether it did."""
+        with self._lock:
+            self._ensure_loaded()
+            threshold = max(self.compact_fraction * len(self._base_ids), self.compact_min_rows)
+            if not self.pending or (not force and self._base_ids and self.pending <= threshold):
+                return False
+            self._compact()
+            return True
+
+    # ----- search -----------------------------------------------------------------------------
+
+    def search(self, query_terms: Sequence[str], k: int, where: RowFilter | None = None) -> list[tuple[str, float]]:
+        """The k best (chunk id, BM25 score) pairs, best first; rows sharing no term with the
+        query are never returned."""
+        with self._lock:
+            self._ensure_loaded()
+            n = len(self)
+            if not query_terms or not n or k <= 0:
+                return []
+            average_length = (int(self._base_lengths[self._live].sum()) + self._recent_length) / n
+            found = self._search_base(query_terms, k, where) + self._search_recent(query_terms, where, n, average_length)
+            found.sort(key=lambda pair: (-pair[1], pair[0]))
+            return found[:k]
+
+    def _base_mask(self, where: RowFilter | None) -> np.ndarray:
+        mask = self._live.copy()
+        if where is not None and where.sources:
+            mask &= np.isin(self._base_sources, list(where.sources))
+        if where is not None and where.since_day:
+            mask &= self._base_days >= where.since_day
+        if where is not None and where.until_day:
+            mask &= (self._base_days > 0) & (self._base_days <= where.until_day)
+        return mask
+
+    def _search_base(self, query_terms: Sequence[str], k: int, where: RowFilter | None) -> list[tuple[str, float]]:
+        if self._base is None:
+            return []
+        known = [term for term in query_terms if term in self._vocab]
+        if not known:
+            return []
+        scores = self._base.get_scores(known, weight_mask=self._base_mask(where).astype(np.float32))
+        top = min(k, len(scores))
+        best = np.argpartition(-scores, top - 1)[:top]
+        return [(self._base_ids[i], float(scores[i])) for i in best if scores[i] > 0]
+
+    def _search_recent(
+        self, query_terms: Sequence[str], where: RowFilter | None, n: int, average_length: float
+    ) -> list[tuple[str, float]]:
+        if not self._recent:
+            return []
+        scores: dict[str, float] = {}
+        for term in query_terms:
+            postings = self._postings.get(term)
+            if not postings:
+                continue
+            base_df = int(self._base_df[self._vocab[term]]) if term in self._vocab else 0
+            idf = _idf(base_df + len(postings), n)
+            for chunk_id, count in postings.items():
+                row = self._recent[chunk_id]
+                if where is not None and not where.allows(row.source, row.day):
+                    continue
+                norm = K1 * (1 - B + B * len(row.terms) / average_length)
+                scores[chunk_id] = scores.get(chunk_id, 0.0) + idf * count / (count + norm)
+        return list(scores.items())
+
+    # ----- disk -------------------------------------------------------------------------------
+
+    def _compact(self) -> None:
+        """Build and save a base from every live row, then switch to it."""
+        import bm25s
+
+        vocab = dict(self._vocab)  # term ids stay stable, so base rows need no re-tokenising
+        kept = np.flatnonzero(self._live)
+        recent = list(self._recent.values())
+        ids = [self._base_ids[i] for i in kept] + [row.chunk_id for row in recent]
+        sources = [str(self._base_sources[i]) for i in kept] + [row.source for row in recent]
+        days = [int(self._base_days[i]) for i in kept] + [row.day for row in recent]
+        token_ids = [self._base_tokens[self._base_offsets[i] : self._base_offsets[i + 1]].tolist() for i in kept]
+        token_ids += [[vocab.setdefault(term, len(vocab)) for term in row.terms] for row in recent]
+        self._clear_memory()
+        if not ids:
+            self._write_current(None)
+            return
+        index = bm25s.BM25(k1=K1, b=B, method="lucene")
+        index.index((token_ids, vocab), show_progress=False)
+        name = f"base-{time.time_ns()}"
+        target = self.folder / name
+        index.save(str(target), show_progress=False)
+        lengths = np.array([len(row) for row in token_ids], dtype=np.int64)
+        flat = np.fromiter((t for row in token_ids for t in row), dtype=np.int32, count=int(lengths.sum()))
+        np.save(target / "tokens.npy", flat)
+        np.save(target / "offsets.npy", np.concatenate([[0], np.cumsum(lengths)]))
+        (target / "rows.json").write_text(json.dumps({"ids": ids, "sources": sources, "days": days}), encoding="utf-8")
+        self._write_current(name)
+        self._load()
+
+    def _write_current(self, name: str | None) -> None:
+        """Point at the new base atomically, then delete older bases."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temporary = self.folder / f"{CURRENT}.{os.getpid()}.tmp"
+        temporary.write_text(json.dumps({"base": name}), encoding="utf-8")
+        os.replace(temporary, self.folder / CURRENT)
+        for old in self.folder.glob("base-*"):
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def _load(self) -> None:
+        """Read the saved base (if any); recent rows are the caller's to add."""
+        import bm25s
+
+        self._clear_memory()
+        try:
+            name = json.loads((self.folder / CURRENT).read_text(encoding="utf-8"))["base"]
+        except (OSError, ValueError, KeyError):
+            return
+        if not name:
+            return
+        target = self.folder / name
+        try:
+            index = bm25s.BM25.load(str(target), mmap=False)
+            rows = json.loads((target / "rows.json").read_text(encoding="utf-8"))
+            tokens = np.load(target / "tokens.npy")
+            offsets = np.load(target / "offsets.npy")
+        except (OSError, ValueError, KeyError):
+            return  # an unreadable base: the store re-adds every row as recent and compacts
+        self._base = index
+        self._vocab = dict(index.vocab_dict)
+        self._base_ids = list(rows["ids"])
+        self._base_row = {chunk_id: i for i, chunk_id in enumerate(self._base_ids)}
+        self._base_sources = np.array(rows["sources"], dtype=object)
+        self._base_days = np.array(rows["days"], dtype=np.int64)
+        self._base_tokens = tokens
+        self._base_offsets = offsets
+        self._base_lengths = np.diff(offsets)
+        self._live = np.ones(len(self._base_ids), dtype=bool)
+        self._base_df = self._document_frequencies(tokens, offsets, len(self._vocab))
+
+    @staticmethod
+    def _document_frequencies(tokens: np.ndarray, offsets: np.ndarray, vocabulary: int) -> np.ndarray:
+        """How many rows hold each term: unique (row, term) pairs counted per term."""
+        rows = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+        pairs = np.unique(rows.astype(np.int64) * vocabulary + tokens)
+        return np.bincount(pairs % vocabulary, minlength=vocabulary).astype(np.int64)

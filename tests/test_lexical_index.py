@@ -1,0 +1,122 @@
+"""The persisted BM25 index on its own: exact scores, compaction, filters (real bm25s, tmp folders)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import pytest
+
+from rag.lexical import terms
+from rag.lexical_index import LexicalIndex, LexicalRow, RowFilter
+
+TEXTS = {
+    "a": "North Korea sent 1,500 troops to Russia for training, the NIS said.",
+    "b": "Seoul was cold and rainy on Monday.",
+    "c": "Russia and Ukraine fought near Kursk as troops advanced.",
+    "d": "The NIS later said North Korea had sent 3,000 troops.",
+    "e": "Markets in Seoul rose after the central bank held rates.",
+}
+QUERY = terms("How many troops did the NIS report in Russia?")
+
+
+def _rows(texts: dict[str, str]) -> list[LexicalRow]:
+    return [LexicalRow(key, tuple(terms(text)), f"source-{key}", 20230101 + i) for i, (key, text) in enumerate(texts.items())]
+
+
+def _reference(texts: dict[str, str]) -> dict[str, float]:
+    """bm25s itself, built from scratch over the same terms: the scores the index must match."""
+    reference = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
+    reference.index([terms(text) for text in texts.values()], show_progress=False)
+    scores = reference.get_scores(QUERY)
+    return {key: float(score) for key, score in zip(texts, scores) if score > 0}
+
+
+def _as_dict(found: list[tuple[str, float]]) -> dict[str, float]:
+    return dict(found)
+
+
+def test_recent_rows_score_exactly_as_a_fresh_bm25s_index(tmp_path: Path) -> None:
+    index = LexicalIndex(tmp_path / "lexical")
+    index.add(_rows(TEXTS))
+    assert index.base_size == 0 and index.pending == 5  # nothing compacted yet: all scored at query time
+    found = _as_dict(index.search(QUERY, 10))
+    assert found == pytest.approx(_reference(TEXTS), rel=1e-5)
+    assert set(found) == {"a", "c", "d"}  # rows sharing no term with the query are never returned
+
+
+def test_a_compacted_base_is_saved_and_read_back_with_the_same_scores(tmp_path: Path) -> None:
+    index = LexicalIndex(tmp_path / "lexical")
+    index.add(_rows(TEXTS))
+    assert index.settle(force=True)
+    assert index.base_size == 5 and index.pending == 0
+    reopened = LexicalIndex(tmp_path / "lexical")
+    assert reopened.ids() == set(TEXTS)
+    assert _as_dict(reopened.search(QUERY, 10)) == pytest.approx(_reference(TEXTS), rel=1e-5)
+    assert [key for key, _ in reopened.search(QUERY, 2)] == sorted(_reference(TEXTS), key=lambda k: -_reference(TEXTS)[k])[:2]
+
+
+def test_removed_and_added_rows_after_compaction_match_a_fresh_build(tmp_path: Path) -> None:
+    index = LexicalIndex(tmp_path / "lexical")
+    index.add(_rows(TEXTS))
+    index.settle(force=True)
+    index.remove(["a"])
+    extra = {"f": "Troops from North Korea reached Kursk, the NIS said on Friday."}
+    index.add(_rows(extra))
+    remaining = {key: text for key, text in {**TEXTS, **extra}.items() if key != "a"}
+    found = _as_dict(index.search(QUERY, 10))
+    assert "a" not in found and "f" in found
+    # The base keeps the IDF it was built with until the next compaction; afterwards it is exact.
+    index.settle(force=True)
+    assert _as_dict(index.search(QUERY, 10)) == pytest.approx(_reference(remaining), rel=1e-5)
+
+
+def test_settle_compacts_only_once_changes_pass_a_share_of_the_base(tmp_path: Path) -> None:
+    index = LexicalIndex(tmp_path / "lexical", compact_fraction=0.1, compact_min_rows=5)
+    many = {f"doc-{i}": f"Report number {i} about troops and markets in Seoul." for i in range(100)}
+    index.add(_rows(many))
+    assert index.settle() and index.base_size == 100  # everything was pending
+    index.add(_rows({"x1": "Troops again.", "x2": "More troops."}))
+    assert not index.settle() and index.base_size == 100 and index.pending == 2
+    index.add(_rows({f"y{i}": f"Troops item {i}." for i in range(9)}))
+    assert index.settle() and index.base_size == 111 and index.pending == 0
+
+
+def test_adding_a_row_with_a_held_id_replaces_it(tmp_path: Path) -> None:
+    index = LexicalIndex(tmp_path / "lexical")
+    index.add(_rows(TEXTS))
+    index.settle(force=True)
+    index.add([LexicalRow("a", tuple(terms("Nothing about that here.")))])
+    assert len(index) == 5 and "a" not in _as_dict(index.search(QUERY, 10))
+
+
+@pytest.mark.parametrize("compacted", [False, True])
+def test_filters_apply_inside_the_search(tmp_path: Path, compacted: bool) -> None:
+    index = LexicalIndex(tmp_path / "lexical")
+    rows = _rows(TEXTS) + [LexicalRow("undated", tuple(terms("NIS troops troops Russia")), "source-a", 0)]
+    index.add(rows)
+    if compacted:
+        index.settle(force=True)
+    by_source = index.search(QUERY, 1, RowFilter(sources=frozenset({"source-c"})))
+    assert [key for key, _ in by_source] == ["c"]  # k results from the allowed rows, not k filtered afterwards
+    since = {key for key, _ in index.search(QUERY, 10, RowFilter(since_day=20230103))}
+    assert since == {"c", "d"}
+    until = {key for key, _ in index.search(QUERY, 10, RowFilter(until_day=20230103))}
+    assert until == {"a", "c"}  # the undated row fails any date bound
+    assert {key for key, _ in index.search(QUERY, 10)} == {"a", "c", "d", "undated"}
+
+
+def test_clear_forgets_everything_on_disk(tmp_path: Path) -> None:
+    index = LexicalIndex(tmp_path / "lexical")
+    index.add(_rows(TEXTS))
+    index.settle(force=True)
+    index.clear()
+    assert len(index) == 0 and not (tmp_path / "lexical").exists()
+    assert len(LexicalIndex(tmp_path / "lexical")) == 0
+
+
+def test_document_frequencies_count_rows_not_occurrences() -> None:
+    tokens = np.array([0, 0, 1, 1, 2], dtype=np.int32)  # row 0: terms 0,0,1; row 1: terms 1,2
+    offsets = np.array([0, 3, 5])
+    assert LexicalIndex._document_frequencies(tokens, offsets, 3).tolist() == [1, 2, 1]

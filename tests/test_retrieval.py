@@ -1,0 +1,170 @@
+"""Hybrid retrieval over a real store: fusion, copies folded together, the BM25 index kept in
+step with Chroma, and filters applied inside the search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+from rag.dedup import collapse_copies
+from rag.pipeline import Assistant
+from rag.retrieval import HybridRetriever, LexicalRetriever, reciprocal_rank_fusion
+from rag.types import Chunk, Document, Passage, SearchFilter
+
+STORY = (
+    "North Korea has sent about 1,500 special forces soldiers to Russia for training, South Korea's "
+    "spy agency said on Friday. The soldiers were flown from Chongjin to Vladivostok aboard Russian "
+    "navy transport ships, the agency said in a briefing to lawmakers."
+)
+
+
+def _passage(doc_id: str, text: str, index: int = 0, score: float = 1.0) -> Passage:
+    return Passage(Chunk(f"{doc_id}:{index}", doc_id, index, text, 0, len(text), title=doc_id), score)
+
+
+# ----- pure parts -----------------------------------------------------------------------------
+
+
+def test_reciprocal_rank_fusion_adds_weighted_inverse_ranks() -> None:
+    a, b, c = (_passage(name, name) for name in "abc")
+    fused = reciprocal_rank_fusion([[a, b], [c, a]], weights=[1.0, 0.5], constant=60)
+    assert [p.chunk.doc_id for p in fused] == ["a", "b", "c"]
+    assert fused[0].score == pytest.approx(1 / 61 + 0.5 / 62)
+    assert fused[1].score == pytest.approx(1 / 62) and fused[2].score == pytest.approx(0.5 / 61)
+
+
+def test_reciprocal_rank_fusion_ties_keep_first_appearance() -> None:
+    a, b = _passage("a", "a"), _passage("b", "b")
+    assert [p.chunk.doc_id for p in reciprocal_rank_fusion([[a, b], [b, a]], [1.0, 1.0], 60)] == ["a", "b"]
+
+
+def test_copies_of_a_story_take_one_slot_and_list_every_source() -> None:
+    shifted = "Seoul, Oct 18 (wire). " + STORY  # another outlet's copy, starting differently
+    other = "The weather in Seoul was mild on Friday, and markets were calm after the holiday."
+    passages = [_passage("outlet-a", STORY), _passage("outlet-b", other), _passage("outlet-c", shifted)]
+    collapsed = collapse_copies(passages)
+    assert [p.chunk.doc_id for p in collapsed] == ["outlet-a", "outlet-b"]
+    assert [c.doc_id for c in collapsed[0].copies] == ["outlet-c"]
+
+
+def test_a_shared_quote_or_the_same_documents_next_chunk_is_not_a_copy() -> None:
+    quoting = (
+        "Analysts in Washington doubted the figure on Saturday and asked for satellite images. "
+        + STORY.split(". ")[0]
+        + ". Others said it was far too low for a real deployment, and that the training camps near "
+        "Ussuriysk could hold several times as many soldiers before the winter."
+    )
+    same_doc_next = _passage("outlet-a", STORY, index=1)
+    collapsed = collapse_copies([_passage("outlet-a", STORY), _passage("outlet-d", quoting), same_doc_next])
+    assert len(collapsed) == 3 and all(not p.copies for p in collapsed)
+
+
+# ----- over a real store ------------------------------------------------------------------------
+
+
+def _document(doc_id: str, text: str, source: str, published: str) -> Document:
+    return Document(
+        id=doc_id, text=text, title=doc_id.replace("-", " "), source=source, published=published,
+        content_hash=f"{doc_id}-{hash(text)}",
+    )
+
+
+NEWS = [
+    _document("wire-nk-troops", STORY, "Wire", "2024-10-18"),
+    _document("paper-nk-troops", "Seoul, Oct 18. " + STORY, "Paper", "2024-10-19"),
+    _document(
+        "paper-kursk",
+        "Ukrainian forces said North Korean troops had reached the Kursk region. Officials in Kyiv said "
+        "the soldiers would be in combat within days.",
+        "Paper",
+        "2024-11-04",
+    ),
+    _document("wire-markets", "Seoul's stock market rose on Friday as chip makers gained.", "Wire", "2024-11-05"),
+]
+
+
+@pytest.fixture
+def news(tmp_path: Path) -> Assistant:
+    assistant = Assistant.from_settings(Settings(corpus_dir=tmp_path / "corpus", store_dir=tmp_path / "store"))
+    assistant.ingest_documents(NEWS)
+    return assistant
+
+
+def test_hybrid_is_the_default_and_folds_the_wire_copy_into_one_cited_result(news: Assistant) -> None:
+    assert isinstance(news.retriever, HybridRetriever)
+    answer = news.ask("How many soldiers did North Korea send to Russia for training?")
+    top = [p.chunk.doc_id for p in answer.passages]
+    assert len(set(top) & {"wire-nk-troops", "paper-nk-troops"}) == 1  # one slot for the story
+    assert "1,500" in answer.short_answer
+    cited = answer.citations[0]
+    assert {cited.doc_id, *(c.doc_id for c in cited.copies)} == {"wire-nk-troops", "paper-nk-troops"}
+    assert answer.to_json()["citations"][0]["copies"][0]["doc_id"] in {"wire-nk-troops", "paper-nk-troops"}
+
+
+def test_the_bm25_index_is_saved_beside_chroma_and_reopened_without_rebuilding(news: Assistant, tmp_path: Path) -> None:
+    before = LexicalRetriever(news.store, 3).retrieve("Vladivostok navy ships")
+    assert before and before[0].chunk.doc_id in {"wire-nk-troops", "paper-nk-troops"}
+    saved = list((tmp_path / "store").glob("lexical-citeline/base-*"))
+    assert len(saved) == 1  # compacted once, at the end of the ingest
+    reopened = Assistant.from_settings(news.settings)
+    assert reopened.store.lexical.base_size == news.store.count() and reopened.store.lexical.pending == 0
+    after = LexicalRetriever(reopened.store, 3).retrieve("Vladivostok navy ships")
+    assert [(p.chunk.id, round(p.score, 5)) for p in after] == [(p.chunk.id, round(p.score, 5)) for p in before]
+
+
+def test_the_bm25_index_follows_incremental_ingest_and_removal_without_a_rebuild(news: Assistant) -> None:
+    lexical = news.store.lexical
+    base = lexical.base_size
+    news.ingest_documents([_document("wire-zaporizhzhia", "Inspectors visited the Zaporizhzhia plant.", "Wire", "2024-11-06")])
+    assert lexical.base_size == base and lexical.pending == 1  # indexed on its own, not rebuilt
+    hits = LexicalRetriever(news.store, 3).retrieve("Zaporizhzhia inspectors")
+    assert [p.chunk.doc_id for p in hits] == ["wire-zaporizhzhia"]
+    news.remove("wire-zaporizhzhia")
+    assert LexicalRetriever(news.store, 3).retrieve("Zaporizhzhia inspectors") == []
+    assert len(lexical) == news.store.count()
+
+
+def test_a_change_made_by_another_process_reaches_the_bm25_index(news: Assistant) -> None:
+    LexicalRetriever(news.store, 3).retrieve("troops")  # this process has its index loaded
+    other = Assistant.from_settings(news.settings)
+    other.ingest_documents([_document("wire-grain", "Grain exports through Odesa resumed.", "Wire", "2024-11-07")])
+    hits = LexicalRetriever(news.store, 3).retrieve("Odesa grain exports")
+    assert [p.chunk.doc_id for p in hits] == ["wire-grain"]
+
+
+def test_a_store_without_a_bm25_index_gets_one_built_from_its_chunks(news: Assistant, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(tmp_path / "store" / "lexical-citeline")  # e.g. a store made before the index existed
+    reopened = Assistant.from_settings(news.settings)
+    hits = LexicalRetriever(reopened.store, 3).retrieve("chip makers stock market")
+    assert hits and hits[0].chunk.doc_id == "wire-markets"
+
+
+def test_rebuild_empties_the_bm25_index_too(news: Assistant, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "only.md").write_text("---\ntitle: Only\n---\nA lone article about lighthouses.\n", encoding="utf-8")
+    report = news.ingest([corpus], rebuild=True)
+    assert not report.failed
+    assert len(news.store.lexical) == news.store.count()
+    assert LexicalRetriever(news.store, 5).retrieve("North Korea troops") == []
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_filters_apply_inside_the_search_and_still_return_k(news: Assistant, mode: str) -> None:
+    assistant = Assistant(news.settings.model_copy(update={"retrieval": mode}), embedder=news.embedder, store=news.store)
+    paper_only = assistant.retriever.retrieve("North Korean troops", 2, SearchFilter(sources=("Paper",)))
+    assert len(paper_only) == 2 and {p.chunk.source for p in paper_only} == {"Paper"}
+    november = assistant.retriever.retrieve("Seoul troops market", 2, SearchFilter(since="2024-11-01", until="2024-11-30"))
+    assert len(november) == 2 and all(p.chunk.published.startswith("2024-11") for p in november)
+
+
+def test_the_settings_filter_is_the_default_and_a_given_one_overrides_it(news: Assistant) -> None:
+    settings = news.settings.model_copy(update={"filter_sources": ("Wire",)})
+    assistant = Assistant(settings, embedder=news.embedder, store=news.store)
+    assert {p.chunk.source for p in assistant.ask("Where did the troops go?").passages} == {"Wire"}
+    overridden = assistant.ask("Where did the troops go?", where=SearchFilter(sources=("Paper",)))
+    assert {p.chunk.source for p in overridden.passages} == {"Paper"}
