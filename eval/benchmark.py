@@ -75,13 +75,13 @@ def time_retrieval(assistant: Any, questions: Sequence[str]) -> dict[str, dict[s
 def time_additions(assistant: Any, documents: Sequence[Any]) -> list[dict[str, float | int | str]]:
     """For each unseen document: seconds to embed its chunks alone, and seconds to add it
     (chunk, embed, store, index); it is removed again so the index is left as it was."""
-    from rag.chunking import chunk_document, indexed_text
+    from rag.chunking import chunk_document
 
     rows: list[dict[str, float | int | str]] = []
     settings = assistant.settings
     for document in documents:
         chunks = chunk_document(document, settings.chunk_max_chars, settings.chunk_overlap_sentences)
-        embed = _timed(lambda: assistant.embedder.embed([indexed_text(chunk) for chunk in chunks]))
+        embed = _timed(lambda: assistant.chunk_vectors([(document, chunks)]))
         add = _timed(lambda: assistant.ingest_documents([document]))
         remove = _timed(lambda: assistant.remove(document.id))
         rows.append(

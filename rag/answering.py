@@ -158,14 +158,16 @@ class _Candidate:
 
 
 def _candidates(passages: Sequence[Passage]) -> list[_Candidate]:
-    """Every distinct sentence of the passages (overlapping chunks repeat some), best passage first."""
+    """Every distinct sentence of the passages (overlapping chunks repeat some), best passage
+    first, each with its neighbouring sentences as context."""
     found: dict[tuple[str, int], _Candidate] = {}
     for rank, passage in enumerate(passages):
         chunk = passage.chunk
         spans = sentence_spans(chunk.text)
         for i, (s, e) in enumerate(spans):
-            before = chunk.text[spans[i - 1][0] : spans[i - 1][1]] if i > 0 else ""
-            after = chunk.text[spans[i + 1][0] : spans[i + 1][1]] if i + 1 < len(spans) else ""
+            # At the passage's edges the neighbour comes from the adjacent chunk, when known.
+            before = chunk.text[spans[i - 1][0] : spans[i - 1][1]] if i > 0 else passage.before
+            after = chunk.text[spans[i + 1][0] : spans[i + 1][1]] if i + 1 < len(spans) else passage.after
             found.setdefault(
                 (chunk.doc_id, chunk.start + s),
                 _Candidate(
@@ -284,12 +286,15 @@ class ExtractiveAnswerer:
         if follower is not None:
             # "...the Pentagon press secretary said." then "Ryder also said...": the name is next door.
             chosen.append(follower)
+        # Another sentence only for a question that asks for a figure, date or name, and only
+        # when nearly as good: a second source's figure is worth showing, while for an open
+        # question ("why", "what gear") the runner-up is more often noise than support.
+        # (Relative to the best only, so that the refusal threshold decides nothing else and
+        # can be calibrated on answers produced without it.)
+        typed = expected_type(question) is not None
         for candidate in scored[1:]:
-            if len(chosen) >= self.max_sentences:
+            if len(chosen) >= self.max_sentences or not typed:
                 break
-            # Another sentence only when nearly as good: it adds a source or a figure, not noise.
-            # (Relative to the best only, so that the refusal threshold decides nothing else and
-            # can be calibrated on answers produced without it.)
             if candidate not in chosen and candidate.score >= 0.9 * best and candidate.has_type:
                 chosen.append(candidate)
         avoided = _figures(avoid)

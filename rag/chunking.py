@@ -129,15 +129,18 @@ def chunk_id(doc_id: str, content_hash: str, index: int) -> str:
     return f"{doc_id}:{digest}:{index}"
 
 
-def indexed_text(chunk: Chunk) -> str:
-    """What is embedded and indexed for a chunk: its document's title and date, then its text.
+def heading(title: str, published: str) -> str:
+    """A document's title and date as one line ("Title — 2023-01-05"), which each of its chunks
+    is indexed with: a passage rarely repeats its story's subject ("the agency said 1,500
+    soldiers ..."), so both the dense and the lexical side need the context a question names."""
+    return " — ".join(part for part in (title, published) if part)
 
-    A passage rarely repeats its story's subject ("the agency said 1,500 soldiers ..."), so the
-    title and date give both the dense and the lexical side the context a question names. The
-    passage shown and cited stays the chunk's own text.
-    """
-    heading = " — ".join(part for part in (chunk.title, chunk.published) if part)
-    return f"{heading}\n{chunk.text}" if heading else chunk.text
+
+def indexed_text(chunk: Chunk) -> str:
+    """What the lexical index reads for a chunk: its heading, then its text. The passage shown
+    and cited stays the chunk's own text."""
+    line = heading(chunk.title, chunk.published)
+    return f"{line}\n{chunk.text}" if line else chunk.text
 
 
 def chunk_document(document: Document, max_chars: int, overlap_sentences: int) -> list[Chunk]:

@@ -12,9 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rag.types import SearchFilter
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
-# What each chunk's vectors and index terms are made from (rag.chunking.indexed_text); a store
-# built from other text is refused, like one built with another model.
-CHUNK_CONTEXT = "title+date+text"
+# What each chunk's vectors and index terms are made from (its text, and its document's heading
+# as rag.pipeline.chunk_vectors and rag.chunking.indexed_text use it); a store built otherwise
+# is refused, like one built with another model.
+CHUNK_CONTEXT = "text+heading-vector; heading+text terms"
 # Default folders live in the project, whatever the working directory; paths given in the
 # environment are taken as given (relative ones from the working directory).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -43,10 +44,21 @@ class Settings(BaseSettings):
     )
     embedding_batch_size: int = Field(32, ge=1, description="Texts embedded per model call during ingest.")
     chunk_max_chars: int = Field(
-        500, ge=100, description="Upper bound on a chunk's length; chunks end on sentence boundaries."
+        800,
+        ge=100,
+        description="Upper bound on a chunk's length; chunks end on sentence boundaries. Chosen by a sweep (README).",
     )
     chunk_overlap_sentences: int = Field(
-        1, ge=0, le=10, description="Sentences repeated from the end of one chunk at the start of the next."
+        0, ge=0, le=10, description="Sentences repeated from the end of one chunk at the start of the next."
+    )
+    heading_weight: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Share of a document's title-and-date vector mixed into each of its chunks' vectors "
+            "(0: the chunk's text alone). Chosen by a sweep on realtimeqa; see the README."
+        ),
     )
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved per question.")
     retrieval: Literal["hybrid", "dense", "lexical"] = Field(
@@ -73,7 +85,7 @@ class Settings(BaseSettings):
         2, ge=1, le=5, description="Most supporting sentences the extractive answerer quotes."
     )
     answer_min_score: float = Field(
-        0.467,
+        0.466,
         ge=0.0,
         le=1.0,
         description=(
@@ -91,7 +103,7 @@ class Settings(BaseSettings):
             self.filter_until.isoformat() if self.filter_until else "",
         )
 
-    def index_shape(self) -> dict[str, str | int]:
+    def index_shape(self) -> dict[str, str | int | float]:
         """What shapes the stored vectors; recorded with the collection and checked on open.
 
         A store built with another model or other chunking is refused with a clear error
@@ -102,4 +114,5 @@ class Settings(BaseSettings):
             "chunk_max_chars": self.chunk_max_chars,
             "chunk_overlap_sentences": self.chunk_overlap_sentences,
             "chunk_context": CHUNK_CONTEXT,
+            "heading_weight": self.heading_weight,
         }

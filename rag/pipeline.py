@@ -11,11 +11,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rag.answering import ExtractiveAnswerer
-from rag.chunking import chunk_document, indexed_text
+from rag.chunking import chunk_document, heading
 from rag.citations import strip_invalid_markers
 from rag.config import Settings
 from rag.conversation import figures_already_given, standalone_query
-from rag.embeddings import Embedder
+from rag.embeddings import Embedder, with_heading
 from rag.lexical import TermStats
 from rag.loaders import LoadError, load_documents
 from rag.retrieval import DenseRetriever, HybridRetriever, LexicalRetriever, Retriever
@@ -189,18 +189,30 @@ class Assistant:
         total = sum(len(chunks) for _, chunks, _ in pending)
         done = 0
         for group in _embedding_groups(pending):
-            texts = [indexed_text(chunk) for _, chunks, _ in group for chunk in chunks]
-            vectors = self.embedder.embed(texts)
-            offset = 0
-            for document, chunks, is_new in group:
-                self.store.put_document(document, chunks, vectors[offset : offset + len(chunks)])
-                offset += len(chunks)
+            vectors = self.chunk_vectors([(document, chunks) for document, chunks, _ in group])
+            for (document, chunks, is_new), document_vectors in zip(group, vectors):
+                self.store.put_document(document, chunks, document_vectors)
                 (report.added if is_new else report.updated).append(document.id)
                 report.chunks_embedded += len(chunks)
-            done += len(texts)
+            done += sum(len(chunks) for _, chunks, _ in group)
             if progress:
                 progress(done, total)
         self.store.settle()
+
+    def chunk_vectors(self, documents: Sequence[tuple[Document, Sequence[Chunk]]]) -> list[list[list[float]]]:
+        """Per document, the vectors of its chunks: each chunk's text embedded, with a share
+        (Settings.heading_weight) of its document's title-and-date vector mixed in. One model
+        call for all of them, which is much faster than one per document."""
+        texts = [chunk.text for _, chunks in documents for chunk in chunks]
+        headings = [heading(document.title, document.published) for document, _ in documents]
+        embedded = self.embedder.embed(texts + headings)
+        vectors: list[list[list[float]]] = []
+        offset = 0
+        for (_, chunks), heading_vector in zip(documents, embedded[len(texts) :]):
+            own = embedded[offset : offset + len(chunks)]
+            offset += len(chunks)
+            vectors.append(with_heading(own, heading_vector, self.settings.heading_weight) if own else [])
+        return vectors
 
     def _remove_deleted(self, paths: Sequence[Path]) -> list[str]:
         """Remove stored documents that came from one of these folders and whose file is gone."""
@@ -284,6 +296,7 @@ class Assistant:
         self._refresh_term_stats()
         query = standalone_query(question, history)
         passages = self.retriever.retrieve(query, where=self.settings.search_filter() if where is None else where)
+        passages = self.store.with_neighbours(passages)
         retrieved = time.perf_counter()
         answer = self.answerer.answer(query, passages, avoid=figures_already_given(question, history))
         answered = time.perf_counter()

@@ -92,4 +92,4 @@ class HybridRetriever:
         k = k or self.k
         depth = max(self.depth, 2 * k)
         rankings = [self.dense.retrieve(query, depth, where), self.lexical.retrieve(query, depth, where)]
-        return collapse_copies(reciprocal_rank_fusion(rankings, self.weights, self.constant))[:k]
+        return collapse_copies(reciprocal_rank_fusion(rankings, self.weights, self.constant), limit=k)

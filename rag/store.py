@@ -208,7 +208,7 @@ class ChunkStore:
     def _open(self) -> Collection:
         client = self._client()
         embedding_function = _ChromaEmbeddingFunction(self.embedder)
-        expected: dict[str, str | int] = dict(self.settings.index_shape())
+        expected: dict[str, str | int | float] = dict(self.settings.index_shape())
         if self._has_collection(client):
             collection = client.get_collection(self.settings.collection, embedding_function=embedding_function)  # type: ignore[arg-type]
             self._check_shape(collection.metadata or {}, expected)
@@ -220,7 +220,7 @@ class ChunkStore:
             embedding_function=embedding_function,  # type: ignore[arg-type]
         )
 
-    def _check_shape(self, stored: dict[str, Any], expected: dict[str, str | int]) -> None:
+    def _check_shape(self, stored: dict[str, Any], expected: dict[str, str | int | float]) -> None:
         """Refuse a store built differently: its vectors would give silently wrong results.
 
         Names and chunking are compared first, so a wrong model is reported without loading it.
@@ -366,6 +366,40 @@ class ChunkStore:
         return [
             Passage(chunk=chunk_from_record(i, t, dict(m or {})), score=1.0 - float(d))
             for i, t, m, d in zip(ids, texts, metas, distances)
+        ]
+
+    def with_neighbours(self, passages: Sequence[Passage]) -> list[Passage]:
+        """The passages with the document's sentence just before and just after each, read from
+        the adjacent chunks (one lookup), so a sentence at a chunk's edge keeps its context."""
+        from dataclasses import replace
+
+        from rag.chunking import sentence_spans
+
+        def adjacent(chunk_id: str, step: int) -> str:
+            """The id of the chunk `step` places away (ids end in ':<index>'; others have none)."""
+            stem, _, index = chunk_id.rpartition(":")
+            return f"{stem}:{int(index) + step}" if stem and index.isdigit() else ""
+
+        wanted = sorted({adjacent(p.chunk.id, step) for p in passages for step in (-1, 1)} - {""})
+        if not wanted:
+            return list(passages)
+        page = self.collection.get(ids=wanted, include=["documents"])
+        texts = dict(zip(page["ids"], page["documents"] or []))
+
+        def edge_sentence(text: str | None, last: bool) -> str:
+            spans = sentence_spans(text or "")
+            if not spans:
+                return ""
+            start, end = spans[-1] if last else spans[0]
+            return (text or "")[start:end]
+
+        return [
+            replace(
+                p,
+                before=edge_sentence(texts.get(adjacent(p.chunk.id, -1)), last=True),
+                after=edge_sentence(texts.get(adjacent(p.chunk.id, 1)), last=False),
+            )
+            for p in passages
         ]
 
     def lexical_search(self, query: str, k: int, where: SearchFilter | None = None) -> list[Passage]:

@@ -58,6 +58,8 @@ class Passage:
     chunk: Chunk
     score: float
     copies: tuple[Chunk, ...] = ()
+    before: str = ""  # the document's sentence just before the passage (context for the answerer)
+    after: str = ""  # and just after it
 
 
 @dataclass(frozen=True)

@@ -120,3 +120,4 @@ def test_document_frequencies_count_rows_not_occurrences() -> None:
     tokens = np.array([0, 0, 1, 1, 2], dtype=np.int32)  # row 0: terms 0,0,1; row 1: terms 1,2
     offsets = np.array([0, 3, 5])
     assert LexicalIndex._document_frequencies(tokens, offsets, 3).tolist() == [1, 2, 1]
+

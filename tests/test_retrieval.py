@@ -3,12 +3,14 @@ step with Chroma, and filters applied inside the search."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
 from rag.config import Settings
 from rag.dedup import collapse_copies
+from rag.embeddings import with_heading
 from rag.pipeline import Assistant
 from rag.retrieval import HybridRetriever, LexicalRetriever, reciprocal_rank_fusion
 from rag.types import Chunk, Document, Passage, SearchFilter
@@ -59,6 +61,12 @@ def test_a_shared_quote_or_the_same_documents_next_chunk_is_not_a_copy() -> None
     same_doc_next = _passage("outlet-a", STORY, index=1)
     collapsed = collapse_copies([_passage("outlet-a", STORY), _passage("outlet-d", quoting), same_doc_next])
     assert len(collapsed) == 3 and all(not p.copies for p in collapsed)
+
+
+def test_with_heading_mixes_a_share_of_the_heading_and_renormalises() -> None:
+    [mixed] = with_heading([[1.0, 0.0]], [0.0, 1.0], 0.1)
+    assert mixed == pytest.approx([1 / math.hypot(1, 0.1), 0.1 / math.hypot(1, 0.1)])
+    assert with_heading([[0.6, 0.8]], [1.0, 0.0], 0.0) == [pytest.approx([0.6, 0.8])]
 
 
 # ----- over a real store ------------------------------------------------------------------------
@@ -168,3 +176,19 @@ def test_the_settings_filter_is_the_default_and_a_given_one_overrides_it(news: A
     assert {p.chunk.source for p in assistant.ask("Where did the troops go?").passages} == {"Wire"}
     overridden = assistant.ask("Where did the troops go?", where=SearchFilter(sources=("Paper",)))
     assert {p.chunk.source for p in overridden.passages} == {"Paper"}
+
+
+def test_passages_get_the_documents_neighbouring_sentences_as_context(tmp_path: Path) -> None:
+    settings = Settings(corpus_dir=tmp_path / "corpus", store_dir=tmp_path / "store", chunk_max_chars=100)
+    assistant = Assistant.from_settings(settings)
+    sentences = [f"Sentence number {word} is about the harbour." for word in ("one", "two", "three", "four", "five")]
+    assistant.ingest_documents([_document("harbour", " ".join(sentences), "Wire", "2024-11-01")])
+    chunks = sorted((p.chunk for p in LexicalRetriever(assistant.store, 10).retrieve("harbour sentence")), key=lambda c: c.index)
+    assert len(chunks) >= 3
+    middle, first = Passage(chunks[1], 1.0), Passage(chunks[0], 1.0)
+    foreign = Passage(Chunk("other@12", "other", 0, "No neighbours here.", 0, 19), 1.0)
+    with_context = assistant.store.with_neighbours([middle, first, foreign])
+    assert with_context[0].before == chunks[0].text.split(". ")[-1] and with_context[0].after.startswith("Sentence number")
+    assert with_context[0].after in chunks[2].text
+    assert with_context[1].before == "" and with_context[1].after == with_context[0].chunk.text.split(". ")[0] + "."
+    assert with_context[2] == foreign  # ids of another shape (the LangChain recipe's) have no neighbours
