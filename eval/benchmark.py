@@ -20,6 +20,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ def time_retrieval(assistant: Any, questions: Sequence[str]) -> dict[str, dict[s
         assistant.embedder.forget_queries()
         retriever.retrieve("warm up")  # first-call costs (Chroma's segment load) are not per-query costs
         assistant.embedder.forget_queries()
-        results[mode] = _milliseconds([_timed(lambda q=question: retriever.retrieve(q)) for question in questions])
+        results[mode] = _milliseconds([_timed(partial(retriever.retrieve, question)) for question in questions])
     return results
 
 
@@ -81,9 +82,9 @@ def time_additions(assistant: Any, documents: Sequence[Any]) -> list[dict[str, f
     settings = assistant.settings
     for document in documents:
         chunks = chunk_document(document, settings.chunk_max_chars, settings.chunk_overlap_sentences)
-        embed = _timed(lambda: assistant.chunk_vectors([(document, chunks)]))
-        add = _timed(lambda: assistant.ingest_documents([document]))
-        remove = _timed(lambda: assistant.remove(document.id))
+        embed = _timed(partial(assistant.chunk_vectors, [(document, chunks)]))
+        add = _timed(partial(assistant.ingest_documents, [document]))
+        remove = _timed(partial(assistant.remove, document.id))
         rows.append(
             {
                 "doc_id": document.id,
@@ -101,8 +102,10 @@ def _markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Benchmark: {report['dataset']}, {report['documents']} documents, {report['chunks']} chunks",
         "",
-        f"Commit {report['commit']}, {report['created']}. Index built in {report['index']['seconds']} s "
-        f"({'reused' if report['index']['reused'] else 'built now'}).",
+        (
+            f"Commit {report['commit']}, {report['created']}. Index built in {report['index']['seconds']} s "
+            f"({'reused' if report['index']['reused'] else 'built now'})."
+        ),
         "",
         f"## Retrieval latency ({report['queries']} questions, top {report['top_k']}, query embedding included)",
         "",
@@ -125,7 +128,14 @@ def _markdown(report: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from eval.configs import product_index
-    from eval.datasets import CORPUS_FILE, QUESTIONS_FILE, Dataset, DatasetFormatError, load_corpus_jsonl, load_questions
+    from eval.datasets import (
+        CORPUS_FILE,
+        QUESTIONS_FILE,
+        Dataset,
+        DatasetFormatError,
+        load_corpus_jsonl,
+        load_questions,
+    )
     from eval.runner import git_commit, timestamp
     from rag.embeddings import Embedder
 

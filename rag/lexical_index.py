@@ -67,9 +67,9 @@ class RowFilter:
     def allows(self, source: str, day: int) -> bool:
         if self.sources and source not in self.sources:
             return False
-        if self.since_day and not (day and day >= self.since_day):
+        if self.since_day and (not day or day < self.since_day):
             return False
-        return not (self.until_day and not (day and day <= self.until_day))
+        return not (self.until_day and (not day or day > self.until_day))
 
 
 def _idf(df: float, n: float) -> float:
@@ -80,7 +80,9 @@ def _idf(df: float, n: float) -> float:
 class LexicalIndex:
     """BM25 over chunk terms: a saved bm25s base plus recent rows, searchable with filters."""
 
-    def __init__(self, folder: Path, compact_fraction: float = COMPACT_FRACTION, compact_min_rows: int = COMPACT_MIN_ROWS) -> None:
+    def __init__(
+        self, folder: Path, compact_fraction: float = COMPACT_FRACTION, compact_min_rows: int = COMPACT_MIN_ROWS
+    ) -> None:
         self.folder = folder
         self.compact_fraction = compact_fraction
         self.compact_min_rows = compact_min_rows
@@ -199,7 +201,9 @@ class LexicalIndex:
             if not query_terms or not n or k <= 0:
                 return []
             average_length = (int(self._base_lengths[self._live].sum()) + self._recent_length) / n
-            found = self._search_base(query_terms, k, where) + self._search_recent(query_terms, where, n, average_length)
+            found = self._search_base(query_terms, k, where) + self._search_recent(
+                query_terms, where, n, average_length
+            )
             found.sort(key=lambda pair: (-pair[1], pair[0]))
             return found[:k]
 

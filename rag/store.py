@@ -7,11 +7,11 @@ and content hash, so incremental ingest and the document list need no second dat
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.chunking import indexed_text
+from rag.chunking import indexed_text, sentence_spans
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.lexical import terms
@@ -125,6 +125,22 @@ def row_filter(where: SearchFilter | None) -> RowFilter | None:
     if not where:
         return None
     return RowFilter(frozenset(where.sources), published_day(where.since), published_day(where.until))
+
+
+def adjacent_chunk_id(chunk_id: str, step: int) -> str:
+    """The id of the chunk `step` places away in the same document ('' for ids not ending in
+    ':<index>', such as the LangChain recipe's)."""
+    stem, _, index = chunk_id.rpartition(":")
+    return f"{stem}:{int(index) + step}" if stem and index.isdigit() else ""
+
+
+def edge_sentence(text: str, last: bool) -> str:
+    """The text's last (or first) sentence; '' for no text."""
+    spans = sentence_spans(text)
+    if not spans:
+        return ""
+    start, end = spans[-1] if last else spans[0]
+    return text[start:end]
 
 
 def chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
@@ -371,33 +387,16 @@ class ChunkStore:
     def with_neighbours(self, passages: Sequence[Passage]) -> list[Passage]:
         """The passages with the document's sentence just before and just after each, read from
         the adjacent chunks (one lookup), so a sentence at a chunk's edge keeps its context."""
-        from dataclasses import replace
-
-        from rag.chunking import sentence_spans
-
-        def adjacent(chunk_id: str, step: int) -> str:
-            """The id of the chunk `step` places away (ids end in ':<index>'; others have none)."""
-            stem, _, index = chunk_id.rpartition(":")
-            return f"{stem}:{int(index) + step}" if stem and index.isdigit() else ""
-
-        wanted = sorted({adjacent(p.chunk.id, step) for p in passages for step in (-1, 1)} - {""})
+        wanted = sorted({adjacent_chunk_id(p.chunk.id, step) for p in passages for step in (-1, 1)} - {""})
         if not wanted:
             return list(passages)
         page = self.collection.get(ids=wanted, include=["documents"])
         texts = dict(zip(page["ids"], page["documents"] or []))
-
-        def edge_sentence(text: str | None, last: bool) -> str:
-            spans = sentence_spans(text or "")
-            if not spans:
-                return ""
-            start, end = spans[-1] if last else spans[0]
-            return (text or "")[start:end]
-
         return [
             replace(
                 p,
-                before=edge_sentence(texts.get(adjacent(p.chunk.id, -1)), last=True),
-                after=edge_sentence(texts.get(adjacent(p.chunk.id, 1)), last=False),
+                before=edge_sentence(texts.get(adjacent_chunk_id(p.chunk.id, -1), ""), last=True),
+                after=edge_sentence(texts.get(adjacent_chunk_id(p.chunk.id, 1), ""), last=False),
             )
             for p in passages
         ]
@@ -412,7 +411,9 @@ class ChunkStore:
         if not found:
             return []
         page = self.collection.get(ids=[chunk_id for chunk_id, _ in found], include=["documents", "metadatas"])
-        records = {i: (t, dict(m or {})) for i, t, m in zip(page["ids"], page["documents"] or [], page["metadatas"] or [])}
+        records = {
+            i: (t, dict(m or {})) for i, t, m in zip(page["ids"], page["documents"] or [], page["metadatas"] or [])
+        }
         return [
             Passage(chunk=chunk_from_record(chunk_id, *records[chunk_id]), score=score)
             for chunk_id, score in found

@@ -148,7 +148,13 @@ class Answer:
                     "sentence": c.sentence,
                     "score": round(c.score, 4),
                     "copies": [
-                        {"doc_id": o.doc_id, "title": o.title, "published": o.published, "source": o.source, "url": o.url}
+                        {
+                            "doc_id": o.doc_id,
+                            "title": o.title,
+                            "published": o.published,
+                            "source": o.source,
+                            "url": o.url,
+                        }
                         for o in c.copies
                     ],
                 }

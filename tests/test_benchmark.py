@@ -29,7 +29,18 @@ def test_benchmark_writes_latency_and_addition_figures(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     out = tmp_path / "report"
-    argv = ["--dataset", str(data), "--docs", "3", "--adds", "1", "--index-dir", str(tmp_path / "index"), "--out", str(out)]
+    argv = [
+        "--dataset",
+        str(data),
+        "--docs",
+        "3",
+        "--adds",
+        "1",
+        "--index-dir",
+        str(tmp_path / "index"),
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["documents"] == 3 and report["queries"] == 2

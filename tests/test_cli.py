@@ -114,10 +114,28 @@ def test_ask_filters_by_source_and_date_and_names_a_bad_filter(
     assert {c["published"] for c in payload["citations"]} == {"2024-11-04"} and "10,000" in payload["answer"]
 
     capture = "News site capture (outlet not recorded in the capture)"
-    assert main(["ask", "--json", "--source", capture, "--source", "DOD News (U.S. Department of Defense)", "How many troops did NIS report?"]) == 0
+    assert (
+        main(
+            [
+                "ask",
+                "--json",
+                "--source",
+                capture,
+                "--source",
+                "DOD News (U.S. Department of Defense)",
+                "How many troops did NIS report?",
+            ]
+        )
+        == 0
+    )
     payload = json.loads(capsys.readouterr().out)
-    assert {c["doc_id"] for c in payload["citations"]} == {"north-korean-soldiers-russia"} and "1,500" in payload["answer"]
-    assert main(["ask", "--json", "--source", "DOD News (U.S. Department of Defense)", "How many troops did NIS report?"]) == 0
+    assert {c["doc_id"] for c in payload["citations"]} == {"north-korean-soldiers-russia"} and "1,500" in payload[
+        "answer"
+    ]
+    assert (
+        main(["ask", "--json", "--source", "DOD News (U.S. Department of Defense)", "How many troops did NIS report?"])
+        == 0
+    )
     payload = json.loads(capsys.readouterr().out)
     assert all(c["source"] == "DOD News (U.S. Department of Defense)" for c in payload["citations"])
 

@@ -22,7 +22,10 @@ QUERY = terms("How many troops did the NIS report in Russia?")
 
 
 def _rows(texts: dict[str, str]) -> list[LexicalRow]:
-    return [LexicalRow(key, tuple(terms(text)), f"source-{key}", 20230101 + i) for i, (key, text) in enumerate(texts.items())]
+    return [
+        LexicalRow(key, tuple(terms(text)), f"source-{key}", 20230101 + i)
+        for i, (key, text) in enumerate(texts.items())
+    ]
 
 
 def _reference(texts: dict[str, str]) -> dict[str, float]:
@@ -54,7 +57,9 @@ def test_a_compacted_base_is_saved_and_read_back_with_the_same_scores(tmp_path: 
     reopened = LexicalIndex(tmp_path / "lexical")
     assert reopened.ids() == set(TEXTS)
     assert _as_dict(reopened.search(QUERY, 10)) == pytest.approx(_reference(TEXTS), rel=1e-5)
-    assert [key for key, _ in reopened.search(QUERY, 2)] == sorted(_reference(TEXTS), key=lambda k: -_reference(TEXTS)[k])[:2]
+    assert [key for key, _ in reopened.search(QUERY, 2)] == sorted(
+        _reference(TEXTS), key=lambda k: -_reference(TEXTS)[k]
+    )[:2]
 
 
 def test_removed_and_added_rows_after_compaction_match_a_fresh_build(tmp_path: Path) -> None:
@@ -120,4 +125,3 @@ def test_document_frequencies_count_rows_not_occurrences() -> None:
     tokens = np.array([0, 0, 1, 1, 2], dtype=np.int32)  # row 0: terms 0,0,1; row 1: terms 1,2
     offsets = np.array([0, 3, 5])
     assert LexicalIndex._document_frequencies(tokens, offsets, 3).tolist() == [1, 2, 1]
-

@@ -74,7 +74,11 @@ def test_with_heading_mixes_a_share_of_the_heading_and_renormalises() -> None:
 
 def _document(doc_id: str, text: str, source: str, published: str) -> Document:
     return Document(
-        id=doc_id, text=text, title=doc_id.replace("-", " "), source=source, published=published,
+        id=doc_id,
+        text=text,
+        title=doc_id.replace("-", " "),
+        source=source,
+        published=published,
         content_hash=f"{doc_id}-{hash(text)}",
     )
 
@@ -125,7 +129,9 @@ def test_the_bm25_index_is_saved_beside_chroma_and_reopened_without_rebuilding(n
 def test_the_bm25_index_follows_incremental_ingest_and_removal_without_a_rebuild(news: Assistant) -> None:
     lexical = news.store.lexical
     base = lexical.base_size
-    news.ingest_documents([_document("wire-zaporizhzhia", "Inspectors visited the Zaporizhzhia plant.", "Wire", "2024-11-06")])
+    news.ingest_documents(
+        [_document("wire-zaporizhzhia", "Inspectors visited the Zaporizhzhia plant.", "Wire", "2024-11-06")]
+    )
     assert lexical.base_size == base and lexical.pending == 1  # indexed on its own, not rebuilt
     hits = LexicalRetriever(news.store, 3).retrieve("Zaporizhzhia inspectors")
     assert [p.chunk.doc_id for p in hits] == ["wire-zaporizhzhia"]
@@ -163,10 +169,14 @@ def test_rebuild_empties_the_bm25_index_too(news: Assistant, tmp_path: Path) -> 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
 def test_filters_apply_inside_the_search_and_still_return_k(news: Assistant, mode: str) -> None:
-    assistant = Assistant(news.settings.model_copy(update={"retrieval": mode}), embedder=news.embedder, store=news.store)
+    assistant = Assistant(
+        news.settings.model_copy(update={"retrieval": mode}), embedder=news.embedder, store=news.store
+    )
     paper_only = assistant.retriever.retrieve("North Korean troops", 2, SearchFilter(sources=("Paper",)))
     assert len(paper_only) == 2 and {p.chunk.source for p in paper_only} == {"Paper"}
-    november = assistant.retriever.retrieve("Seoul troops market", 2, SearchFilter(since="2024-11-01", until="2024-11-30"))
+    november = assistant.retriever.retrieve(
+        "Seoul troops market", 2, SearchFilter(since="2024-11-01", until="2024-11-30")
+    )
     assert len(november) == 2 and all(p.chunk.published.startswith("2024-11") for p in november)
 
 
@@ -183,12 +193,16 @@ def test_passages_get_the_documents_neighbouring_sentences_as_context(tmp_path: 
     assistant = Assistant.from_settings(settings)
     sentences = [f"Sentence number {word} is about the harbour." for word in ("one", "two", "three", "four", "five")]
     assistant.ingest_documents([_document("harbour", " ".join(sentences), "Wire", "2024-11-01")])
-    chunks = sorted((p.chunk for p in LexicalRetriever(assistant.store, 10).retrieve("harbour sentence")), key=lambda c: c.index)
+    chunks = sorted(
+        (p.chunk for p in LexicalRetriever(assistant.store, 10).retrieve("harbour sentence")), key=lambda c: c.index
+    )
     assert len(chunks) >= 3
     middle, first = Passage(chunks[1], 1.0), Passage(chunks[0], 1.0)
     foreign = Passage(Chunk("other@12", "other", 0, "No neighbours here.", 0, 19), 1.0)
     with_context = assistant.store.with_neighbours([middle, first, foreign])
-    assert with_context[0].before == chunks[0].text.split(". ")[-1] and with_context[0].after.startswith("Sentence number")
+    assert with_context[0].before == chunks[0].text.split(". ")[-1] and with_context[0].after.startswith(
+        "Sentence number"
+    )
     assert with_context[0].after in chunks[2].text
     assert with_context[1].before == "" and with_context[1].after == with_context[0].chunk.text.split(". ")[0] + "."
     assert with_context[2] == foreign  # ids of another shape (the LangChain recipe's) have no neighbours
