@@ -19,7 +19,7 @@ from rag.config import Settings
 from rag.embeddings import EmbeddingModelError
 from rag.loaders import SUPPORTED_SUFFIXES
 from rag.pipeline import Assistant
-from rag.store import StoreMismatchError
+from rag.store import StoredDocument, StoreMismatchError, document_sources
 from rag.types import SearchFilter, Turn
 from rag.uploads import UploadError, accept_upload
 
@@ -87,10 +87,10 @@ def render_answer(answer: dict[str, Any]) -> None:
             st.markdown(escape_markdown(answer["standalone_query"]))
 
 
-def render_filters(assistant: Assistant, settings: Settings) -> SearchFilter:
+def render_filters(documents: list[StoredDocument], settings: Settings) -> SearchFilter:
     """Source and date filters (starting from those in Settings); searches see only what they allow."""
     st.header("Search only")
-    known = assistant.sources()
+    known = document_sources(documents)
     sources = st.multiselect(
         "Sources",
         known,
@@ -113,10 +113,10 @@ def render_filters(assistant: Assistant, settings: Settings) -> SearchFilter:
 
 def render_sidebar(assistant: Assistant, settings: Settings, startup_failures: list[str]) -> SearchFilter:
     """The corpus, uploads and the search filters; returns the filters."""
+    documents = assistant.documents()
     with st.sidebar:
-        where = render_filters(assistant, settings)
+        where = render_filters(documents, settings)
         st.header("Corpus")
-        documents = assistant.documents()
         left, right = st.columns(2)
         left.metric("Documents", len(documents))
         right.metric("Chunks", sum(d.chunks for d in documents))

@@ -19,7 +19,7 @@ from rag.embeddings import Embedder, with_heading
 from rag.lexical import TermStats
 from rag.loaders import LoadError, load_documents
 from rag.retrieval import DenseRetriever, HybridRetriever, LexicalRetriever, Retriever
-from rag.store import ChunkStore, StoredDocument
+from rag.store import ChunkStore, StoredDocument, document_sources
 from rag.types import Answer, Chunk, Document, SearchFilter, Turn
 
 # progress(done, total) during embedding, counted in chunks
@@ -252,7 +252,7 @@ class Assistant:
 
     def sources(self) -> list[str]:
         """The distinct sources of the stored documents, sorted (what a source filter can name)."""
-        return sorted({document.source for document in self.store.documents() if document.source})
+        return document_sources(self.store.documents())
 
     def check_filter(self, where: SearchFilter | None = None) -> None:
         """Raise ValueError naming what is wrong with a filter (default: the one in Settings)

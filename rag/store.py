@@ -6,7 +6,7 @@ and content hash, so incremental ingest and the document list need no second dat
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +75,11 @@ class _ChromaEmbeddingFunction:
 
     def supported_spaces(self) -> list[str]:
         return ["cosine"]
+
+
+def document_sources(documents: Iterable[StoredDocument]) -> list[str]:
+    """The distinct, non-empty sources of the documents, sorted."""
+    return sorted({document.source for document in documents if document.source})
 
 
 def published_day(published: str) -> int:
