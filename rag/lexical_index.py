@@ -225,8 +225,11 @@ class LexicalIndex:
             return []
         scores = self._base.get_scores(known, weight_mask=self._base_mask(where).astype(np.float32))
         top = min(k, len(scores))
-        best = np.argpartition(-scores, top - 1)[:top]
-        return [(self._base_ids[i], float(scores[i])) for i in best if scores[i] > 0]
+        kth_best = scores[np.argpartition(-scores, top - 1)[top - 1]]
+        # Every row tied with the k-th best is kept (the caller orders ties by id), so a deeper
+        # search always starts with the rows a shallower one returned.
+        rows = np.flatnonzero(scores >= max(kth_best, np.finfo(np.float32).tiny))
+        return [(self._base_ids[i], float(scores[i])) for i in rows]
 
     def _search_recent(
         self, query_terms: Sequence[str], where: RowFilter | None, n: int, average_length: float

@@ -125,3 +125,14 @@ def test_document_frequencies_count_rows_not_occurrences() -> None:
     tokens = np.array([0, 0, 1, 1, 2], dtype=np.int32)  # row 0: terms 0,0,1; row 1: terms 1,2
     offsets = np.array([0, 3, 5])
     assert LexicalIndex._document_frequencies(tokens, offsets, 3).tolist() == [1, 2, 1]
+
+
+def test_a_deeper_search_starts_with_what_a_shallower_one_returned_even_with_ties(tmp_path: Path) -> None:
+    index = LexicalIndex(tmp_path / "lexical")
+    same = {f"copy-{i:02d}": "Troops were sent to Kursk." for i in range(12)}  # all score the same
+    index.add(_rows({**TEXTS, **same}))
+    index.settle(force=True)
+    query = terms("troops Kursk")
+    everything = index.search(query, 100)
+    for depth in (1, 3, 5, 10):
+        assert index.search(query, depth) == everything[:depth]
