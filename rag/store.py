@@ -318,12 +318,6 @@ class ChunkStore:
         """Every stored chunk's text (for corpus term statistics)."""
         return [text for page in self._pages(["documents"]) for text in page["documents"] or []]
 
-    def chunks(self) -> Iterator[Chunk]:
-        """Every stored chunk with its text and metadata, a page at a time (for a lexical index)."""
-        for page in self._pages(["documents", "metadatas"]):
-            for chunk_id, text, meta in zip(page["ids"], page["documents"] or [], page["metadatas"] or []):
-                yield chunk_from_record(chunk_id, text, dict(meta or {}))
-
     def stored_origin(self, doc_id: str) -> tuple[str, str] | None:
         """(content hash, source path) of a stored document, or None when it is not stored."""
         page = self.collection.get(where={"doc_id": doc_id}, include=["metadatas"], limit=1)
