@@ -68,7 +68,7 @@ def render_answer(answer: dict[str, Any]) -> None:
     """The answer, its sources as expanders, and the standalone query when a follow-up was rewritten."""
     if answer.get("short_answer"):
         st.markdown(f"**{escape_markdown(answer['short_answer'])}**")
-    st.markdown(escape_markdown(answer["answer"]))
+    st.markdown(escape_markdown(answer["answer"]).replace("\n", "  \n"))  # keep the answer's line breaks
     for citation in answer["citations"]:
         meta = " · ".join(part for part in (citation["published"], citation["source"]) if part)
         with st.expander(escape_markdown(f"[{citation['n']}] {citation['title']} — {meta}")):

@@ -13,10 +13,11 @@ import numpy as np
 
 from rag.chunking import sentence_spans
 from rag.embeddings import Embedder
-from rag.lexical import STOPWORDS, TOKEN, stem, terms
+from rag.lexical import STOPWORDS, TOKEN, acronym_expansions, present_terms, stem, terms
 from rag.types import Answer, Citation, Passage, SourceRef
 
 REFUSAL = "I could not find an answer to that in the documents I have."
+DIFFERING_FIGURES = "The sources give different figures:"
 
 _AMOUNT = r"\$?\d(?:[\d,.]*\d)?"
 _SCALE = r"(?:\s?%|\s?(?:percent|million|billion|trillion|thousand|hundred)\b)"
@@ -46,17 +47,30 @@ _WHO_SAID = re.compile(rf"^\s*who\s+(?:has\s+|had\s+)?{_SPEECH_VERBS}\b", re.IGN
 _NOT_UNITS = frozenset("including while because since until like per than".split())
 
 
+def attribution(citation: Citation) -> str:
+    """Who said it and when, for an answer that sets sources side by side: "DOD News, 2024-11-04"."""
+    return f"{citation.source or citation.title or citation.doc_id}, {citation.published or 'undated'}"
+
+
+def named_terms(question: str) -> set[str]:
+    """Stemmed names in the question (capitalised words after its first: "NIS", "Austin"):
+    who said a figure, or what it is about."""
+    words = TOKEN.findall(question)[1:]
+    return {stem(w) for w in words if w[:1].isupper() and w.lower() not in STOPWORDS}
+
+
 def question_weights(question: str, idf: Callable[[str], float]) -> dict[str, float]:
     """Content terms of the question with IDF weights: rare terms ('NIS', 'killed') decide."""
     return {term: idf(term) for term in terms(question)}
 
 
-def lexical_coverage(weights: dict[str, float], text: str) -> float:
-    """IDF-weighted share of the question's terms that occur in the text (0..1)."""
+def lexical_coverage(weights: dict[str, float], text: str, expansions: dict[str, frozenset[str]] | None = None) -> float:
+    """IDF-weighted share of the question's terms that occur in the text (0..1); an acronym
+    also counts where its spelled-out name does (see rag.lexical.present_terms)."""
     total = sum(weights.values())
     if not total:
         return 0.0
-    present = set(terms(text))
+    present = present_terms(text, expansions)
     return sum(w for t, w in weights.items() if t in present) / total
 
 
@@ -144,6 +158,7 @@ class ScoredSentence:
     lexical: float
     has_type: bool
     score: float
+    named: frozenset[str] = frozenset()  # the question's names found in the sentence or around it
 
 
 @dataclass(frozen=True)
@@ -201,6 +216,8 @@ class ExtractiveAnswerer:
     SENTENCE_CACHE = 20_000  # sentence vectors kept between questions (about 30 MB)
     MISSING_TYPE_PENALTY = 0.6
     COMPLETED_BY_NEXT_PENALTY = 0.9
+    FIGURE_SUPPORT = 0.8  # another figure is listed when its sentence is this well supported
+    MAX_FIGURES = 4
 
     def __init__(
         self,
@@ -247,11 +264,14 @@ class ExtractiveAnswerer:
         question_vector = np.asarray(self.embedder.embed_query(question))
         similarities = self._sentence_vectors([c.text for c in candidates]) @ question_vector
         weights = question_weights(question, self.idf)
+        # Acronyms the passages spell out: "NIS" also matches "its national intelligence agency".
+        expansions = acronym_expansions(p.chunk.text for p in passages)
         kind = expected_type(question)
+        names = named_terms(question)
         scored = []
         for candidate, similarity in zip(candidates, similarities):
-            own = lexical_coverage(weights, candidate.text)
-            around = lexical_coverage(weights, f"{candidate.text}\n{candidate.context}")
+            own = lexical_coverage(weights, candidate.text, expansions)
+            around = lexical_coverage(weights, f"{candidate.text}\n{candidate.context}", expansions)
             lexical = (1 - self.CONTEXT_WEIGHT) * own + self.CONTEXT_WEIGHT * around
             has_type = kind is None or bool(_new_typed_spans(kind, candidate.text, question, avoided))
             score = self.SEMANTIC_WEIGHT * float(similarity) + (1 - self.SEMANTIC_WEIGHT) * lexical
@@ -270,17 +290,40 @@ class ExtractiveAnswerer:
                     lexical,
                     has_type,
                     score,
+                    frozenset(names & present_terms(f"{candidate.text}\n{candidate.context}", expansions)),
                 )
             )
         scored.sort(key=lambda s: (-s.score, s.passage_rank, s.start))
         return scored
 
     def answer(self, question: str, passages: Sequence[Passage], avoid: Sequence[str] = ()) -> Answer:
-        """Quote and cite the best-supported sentences, or decline; `avoid` as in score_sentences."""
+        """Quote and cite the best-supported sentences, or decline; `avoid` as in score_sentences.
+
+        When the question asks for a number and nearly as well supported sentences give other
+        figures for it (1,500 soldiers per the NIS, later 3,000), each figure is listed with
+        its source and date instead of one being picked.
+        """
         scored = self.score_sentences(question, passages, avoid)
         best = scored[0].score if scored else 0.0
         if not scored or best < self.min_score:
             return Answer(text=REFUSAL, refused=True, passages=tuple(passages), query=question, confidence=best)
+        avoided = _figures(avoid)
+        figures = self._differing_figures(question, scored, avoided)
+        if figures:
+            citations = [self._citation(n, sentence, passages) for n, (sentence, _) in enumerate(figures, start=1)]
+            lines = [DIFFERING_FIGURES] + [
+                f"- {figure}, {attribution(c)}: {sentence.text} [{c.n}]"
+                for (sentence, figure), c in zip(figures, citations)
+            ]
+            return Answer(
+                text="\n".join(lines),
+                refused=False,
+                citations=tuple(citations),
+                passages=tuple(passages),
+                query=question,
+                short_answer=figures[0][1],
+                confidence=best,
+            )
         chosen = [scored[0]]
         follower = self._follower(scored[0], scored)
         if follower is not None:
@@ -297,39 +340,59 @@ class ExtractiveAnswerer:
                 break
             if candidate not in chosen and candidate.score >= 0.9 * best and candidate.has_type:
                 chosen.append(candidate)
-        avoided = _figures(avoid)
         short = next((a for a in (self._short_answer(question, c.text, avoided) for c in chosen) if a), "")
         chosen.sort(key=lambda s: (s.passage_rank, s.start))
-        citations: list[Citation] = []
-        parts: list[str] = []
-        for sentence in chosen:
-            chunk = passages[sentence.passage_rank].chunk
-            n = len(citations) + 1
-            citations.append(
-                Citation(
-                    n=n,
-                    doc_id=chunk.doc_id,
-                    title=chunk.title,
-                    published=chunk.published,
-                    source=chunk.source,
-                    url=chunk.url,
-                    passage=chunk.text,
-                    passage_start=chunk.start,
-                    start=sentence.start,
-                    end=sentence.end,
-                    score=sentence.score,
-                    copies=tuple(SourceRef.of(copy) for copy in passages[sentence.passage_rank].copies),
-                )
-            )
-            parts.append(f"{sentence.text} [{n}]")
+        citations = [self._citation(n, sentence, passages) for n, sentence in enumerate(chosen, start=1)]
         return Answer(
-            text=" ".join(parts),
+            text=" ".join(f"{sentence.text} [{c.n}]" for sentence, c in zip(chosen, citations)),
             refused=False,
             citations=tuple(citations),
             passages=tuple(passages),
             query=question,
             short_answer=short,
             confidence=best,
+        )
+
+    def _differing_figures(
+        self, question: str, scored: Sequence[ScoredSentence], avoided: frozenset[str]
+    ) -> list[tuple[ScoredSentence, str]]:
+        """For a "how many" question: the best-supported sentence and those nearly as well
+        supported (FIGURE_SUPPORT of the best) that give a different figure and match every name
+        of the question the best one matches ("How many did Austin say?" lists no figure that
+        South Korea gave), each with its figure, best first; empty when the sources agree or the
+        question is not about a number."""
+        if expected_type(question) != "number" or not scored[0].has_type:
+            return []
+        found: list[tuple[ScoredSentence, str]] = []
+        seen: list[frozenset[str]] = []
+        for sentence in scored:
+            if sentence.score < self.FIGURE_SUPPORT * scored[0].score or len(found) >= self.MAX_FIGURES:
+                break
+            figure = self._short_answer(question, sentence.text, avoided)
+            numbers = _figures([figure])
+            if sentence.has_type and numbers and numbers not in seen and sentence.named >= scored[0].named:
+                found.append((sentence, figure))
+                seen.append(numbers)
+        return found if len(found) > 1 else []
+
+    @staticmethod
+    def _citation(n: int, sentence: ScoredSentence, passages: Sequence[Passage]) -> Citation:
+        """Citation [n] of a supporting sentence, with the passage it was found in."""
+        passage = passages[sentence.passage_rank]
+        chunk = passage.chunk
+        return Citation(
+            n=n,
+            doc_id=chunk.doc_id,
+            title=chunk.title,
+            published=chunk.published,
+            source=chunk.source,
+            url=chunk.url,
+            passage=chunk.text,
+            passage_start=chunk.start,
+            start=sentence.start,
+            end=sentence.end,
+            score=sentence.score,
+            copies=tuple(SourceRef.of(copy) for copy in passage.copies),
         )
 
     def _follower(self, best: ScoredSentence, scored: Sequence[ScoredSentence]) -> ScoredSentence | None:

@@ -33,6 +33,7 @@ _ASKS = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\b\d[\d,.]*\d\b|\b\d\b")
+_ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _POSSESSIVE = re.compile(r"^(?:its|their|his|her)\b", re.IGNORECASE)
 # "that"/"this" only as the last word ("When was that?"): elsewhere they are mostly conjunctions.
 _PRONOUN = re.compile(
@@ -87,12 +88,15 @@ def standalone_query(question: str, history: Sequence[Turn]) -> str:
 
 
 def figures_already_given(question: str, history: Sequence[Turn]) -> list[str]:
-    """Numbers the last answer gave, when the question is an elliptical follow-up ("What about
-    Zelensky?"): it asks for the figure someone else gave, not the same one again."""
+    """Numbers the last answer led with (up to its first citation), when the question is an
+    elliptical follow-up ("What about Zelensky?"): it asks for the figure someone else gave,
+    not the same one again. Figures an answer listed after its first are still fair answers
+    ("What about the later briefing?" after "1,500 [1] ... later 3,000 [2]")."""
     question = " ".join(question.split())
     if not history or not is_follow_up(question) or not _is_elliptical(_focus(question)):
         return []
-    return _NUMBER.findall(MARKER.sub(" ", history[-1].answer))
+    first_claim = MARKER.split(history[-1].answer, maxsplit=1)[0]
+    return _NUMBER.findall(_ISO_DATE.sub(" ", first_claim))  # a source's date is not a figure it gave
 
 
 def _named_in_answer(answer: str, question: str) -> list[str]:

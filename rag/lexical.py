@@ -46,6 +46,41 @@ def terms(text: str) -> list[str]:
     return [stem(t) for t in TOKEN.findall(text) if t.lower() not in STOPWORDS]
 
 
+_DEFINED_ACRONYM = re.compile(r"((?:[A-Z][\w’'-]*\s+(?:(?:of|the|and|for)\s+)*){2,8})\(([A-Z]{2,8})\)")
+_ACRONYM_FILLERS = frozenset({"of", "the", "and", "for"})
+
+
+def acronym_expansions(texts: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Acronyms the texts define, as stemmed acronym -> stemmed terms of the spelled-out name:
+    "National Intelligence Service (NIS)" gives 'nis' -> {nation, intellig, servic}.
+
+    Only a name whose initials spell the acronym counts ("U.S. officials (NIS)" does not).
+    """
+    found: dict[str, frozenset[str]] = {}
+    for text in texts:
+        for match in _DEFINED_ACRONYM.finditer(text):
+            acronym = match.group(2)
+            words = match.group(1).split()
+            content = [w for w in words if w.lower() not in _ACRONYM_FILLERS]
+            # Initials with or without the small words: NIS, and DOD for "Department of Defense".
+            for name in (content[-len(acronym) :], words[-len(acronym) :]):
+                if len(name) == len(acronym) and "".join(w[0] for w in name).upper() == acronym:
+                    found.setdefault(stem(acronym), frozenset(terms(" ".join(name))))
+                    break
+    return found
+
+
+def present_terms(text: str, expansions: dict[str, frozenset[str]] | None = None) -> set[str]:
+    """The text's stemmed terms, plus each acronym whose name the text mostly spells out
+    ("its national intelligence agency" contains 'nis' when NIS is the National Intelligence
+    Service): two of three name words, or all of a shorter name."""
+    present = set(terms(text))
+    for acronym, name in (expansions or {}).items():
+        if acronym not in present and name and len(name & present) >= max(1, min(len(name), 2 * len(name) // 3)):
+            present.add(acronym)
+    return present
+
+
 @dataclass
 class TermStats:
     """Document frequencies of stemmed terms over a set of texts (chunks), for IDF weights."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering import REFUSAL, ExtractiveAnswerer, expected_type, typed_spans
+from rag.answering import DIFFERING_FIGURES, REFUSAL, ExtractiveAnswerer, expected_type, typed_spans
 from rag.pipeline import Assistant
 
 NIS_SENTENCE = "South Korea’s National Intelligence Service (NIS) announced that North Korea had sent 1,500 soldiers"
@@ -19,6 +19,26 @@ def test_nis_question_is_answered_with_1500_and_cites_the_nis_sentence(assistant
     assert first.n == 1 and first.doc_id == "north-korean-soldiers-russia"
     assert NIS_SENTENCE in first.passage and first.sentence.startswith(NIS_SENTENCE)
     assert first.title.startswith("The Secret Weapon of Russia") and first.published == "2024-10-24"
+
+
+def test_the_nis_question_also_gives_the_later_3000_figure_each_with_source_and_date(assistant: Assistant) -> None:
+    answer = assistant.ask("How many troops did NIS report?")
+    lines = answer.text.splitlines()
+    assert lines[0] == DIFFERING_FIGURES
+    assert lines[1].startswith("- 1,500 soldiers, News site capture") and "2024-10-24" in lines[1]
+    assert lines[1].endswith("[1]") and lines[2].startswith("- 3,000 soldiers") and lines[2].endswith("[2]")
+    first, second = answer.citations
+    assert "1,500" in first.sentence and "3,000" in second.sentence
+    assert "national intelligence agency" in second.sentence  # the NIS, spelled out in other words
+    assert answer.short_answer == "1,500 soldiers"
+
+
+def test_figures_are_set_side_by_side_only_when_they_answer_the_same_question(assistant: Assistant) -> None:
+    # Austin's 10,000 is the answer; South Korea's 3,000 is a close match on words but not Austin's figure.
+    answer = assistant.ask("How many North Korean troops did Austin say had been sent to Russia?")
+    assert DIFFERING_FIGURES not in answer.text and "10,000" in answer.short_answer
+    single = assistant.ask("What is the maximum range of ATACMS?")  # not a "how many" question
+    assert DIFFERING_FIGURES not in single.text
 
 
 def test_citation_span_points_at_the_sentence_in_the_document(assistant: Assistant, corpus_dir) -> None:

@@ -72,6 +72,14 @@ def test_an_elliptical_follow_up_asks_for_a_figure_other_than_the_one_given() ->
     assert figures_already_given("And according to the Pentagon?", []) == []
 
 
+def test_only_the_figure_an_answer_led_with_counts_as_given() -> None:
+    listed = Turn(
+        "How many troops did NIS report?",
+        "The sources give different figures:\n- 1,500 soldiers, NIS, 2024-10-18: ... [1]\n- 3,000 soldiers, ... [2]",
+    )
+    assert figures_already_given("What about the later briefing?", [listed]) == ["1,500"]
+
+
 def test_and_its_asks_for_an_attribute_of_what_the_last_answer_named() -> None:
     history = [
         Turn("Which missile system has the U.S. supplied to Ukraine?", "Army Tactical Missile Systems, or ATACMS. [1]")
