@@ -4,7 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test eval ingest reference-reports benchmark
+.PHONY: install install-llm run test eval ingest reference-reports benchmark
+
+# llama-cpp-python is compiled once into this wheelhouse and reused. The build targets any x86-64
+# CPU with AVX2: a -march=native build may use instructions (AMX) that a virtual machine refuses.
+WHEELHOUSE ?= $(HOME)/.cache/citeline/wheels
+LLAMA_VERSION := $(shell sed -n 's/^llama-cpp-python.*==//p' requirements-llm.txt)
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF
+LLM_STAMP := $(VENV)/.installed-llm
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,12 +20,22 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
+$(LLM_STAMP): $(STAMP) requirements-llm.txt
+	ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/python -m pip wheel \
+		--disable-pip-version-check --no-deps --no-cache-dir -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION)
+	$(BIN)/python -m pip install --disable-pip-version-check --find-links $(WHEELHOUSE) -r requirements-llm.txt
+	touch $@
+
+# The optional LLM backends (llama.cpp, OpenAI-compatible servers); the tests use both.
+install-llm: $(LLM_STAMP)
+
 # A bad file in corpus/ is reported by `ingest` but does not keep the app from starting.
 run: install
 	-$(BIN)/python -m rag ingest
 	$(BIN)/streamlit run app.py
 
-test: install
+test: install-llm
 	$(BIN)/python -m pytest
 
 ingest: install

@@ -17,6 +17,7 @@ import streamlit as st
 from rag.citations import escape_markdown, highlight_segments
 from rag.config import Settings
 from rag.embeddings import EmbeddingModelError
+from rag.llm import LLMConfigError, backend_name
 from rag.loaders import SUPPORTED_SUFFIXES
 from rag.pipeline import Assistant
 from rag.store import StoredDocument, StoreMismatchError, document_sources
@@ -27,10 +28,10 @@ UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in SUPPORTED_SUFFIXES)
 
 
 @st.cache_resource(show_spinner="Loading the embedding model and the store…")
-def get_assistant(settings_json: str) -> tuple[Assistant, list[str]]:
-    """One Assistant (model + store) per settings, shared by every rerun and session, with the
-    files that failed when the shipped corpus was indexed on first start."""
-    assistant = Assistant.from_settings(Settings.model_validate_json(settings_json))
+def get_assistant(settings_json: str, _settings: Settings) -> tuple[Assistant, list[str]]:
+    """One Assistant (model + store) per settings (their JSON is the cache key), shared by every
+    rerun and session, with the files that failed when the shipped corpus was indexed on first start."""
+    assistant = Assistant.from_settings(_settings)
     failures: list[str] = []
     if assistant.chunk_count() == 0:
         failures = [str(error) for error in assistant.ingest().failed]
@@ -68,7 +69,12 @@ def render_answer(answer: dict[str, Any]) -> None:
     """The answer, its sources as expanders, and the standalone query when a follow-up was rewritten."""
     if answer.get("short_answer"):
         st.markdown(f"**{escape_markdown(answer['short_answer'])}**")
+    if answer.get("notice"):
+        st.info(escape_markdown(answer["notice"]))
     st.markdown(escape_markdown(answer["answer"]).replace("\n", "  \n"))  # keep the answer's line breaks
+    for claim in answer.get("claims", []):
+        if not claim["verified"]:
+            st.warning(escape_markdown(f"Unverified: “{claim['text']}” ({claim['problem']})"), icon="⚠️")
     for citation in answer["citations"]:
         meta = " · ".join(part for part in (citation["published"], citation["source"]) if part)
         with st.expander(escape_markdown(f"[{citation['n']}] {citation['title']} — {meta}")):
@@ -159,21 +165,24 @@ def main() -> None:
     st.set_page_config(page_title="Citeline", page_icon="📰")
     settings = Settings()
     try:
-        assistant, startup_failures = get_assistant(settings.model_dump_json())
-    except (StoreMismatchError, EmbeddingModelError) as error:
+        assistant, startup_failures = get_assistant(settings.model_dump_json(), settings)
+    except (StoreMismatchError, EmbeddingModelError, LLMConfigError) as error:
         st.error(escape_markdown(str(error)))
         st.stop()
     where = render_sidebar(assistant, settings, startup_failures)
 
     st.title("Citeline")
     st.caption("Answers from your news articles, with the passages they rest on.")
+    st.caption(f"Answers written by: {escape_markdown(backend_name(settings))}")
     messages: list[dict[str, Any]] = st.session_state.setdefault("messages", [])
-    for message in messages:
+    for i, message in enumerate(messages):
         with st.chat_message(message["role"]):
-            if message["role"] == "user":
-                st.markdown(escape_markdown(message["content"]))
-            else:
+            if message["role"] == "assistant":
                 render_answer(message["answer"])
+                continue
+            st.markdown(escape_markdown(message["content"]))
+            if i + 1 == len(messages) or messages[i + 1]["role"] != "assistant":
+                st.caption("No answer: it was interrupted. Ask again.")
 
     question = (st.chat_input("Ask about the articles, e.g. How many troops did NIS report?") or "").strip()
     if not question:
@@ -181,10 +190,16 @@ def main() -> None:
     history = conversation(messages)
     with st.chat_message("user"):
         st.markdown(escape_markdown(question))
+    # The question is kept at once; its answer only when complete. A rerun or a new question
+    # mid-stream leaves the question unanswered (and out of the conversation), never half an answer.
     messages.append({"role": "user", "content": question})
     with st.chat_message("assistant"):
         with st.spinner("Searching the articles…"):
-            reply = assistant.ask(question, history, where=where)
+            stream = assistant.stream(question, history, where=where)
+        draft = st.empty()
+        draft.write_stream(escape_markdown(piece) for piece in stream)
+        reply = stream.result()
+        draft.empty()
         answer = reply.to_json()
         if reply.query != " ".join(question.split()):
             answer["standalone_query"] = reply.query

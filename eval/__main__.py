@@ -34,7 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--limit", type=int, default=None, help="first N questions only, indexing only the documents they name"
     )
-    parser.add_argument("--configs", default=None, help="comma-separated: citeline,bm25,dense,langchain (default: all)")
+    parser.add_argument(
+        "--configs",
+        default=None,
+        help="comma-separated: citeline,bm25,dense,langchain (the default), and citeline-llamacpp, "
+        "citeline-openai (answers by an LLM; need `make install-llm`, and CITELINE_LLM_* for the server)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="report folder (default: eval/reports/<dataset>-<time>)")
     parser.add_argument(
         "--index-dir",
@@ -58,9 +63,10 @@ def _shown_path(path: Path) -> str:
 
 
 def _settings_for_report(settings: Settings) -> dict[str, Any]:
-    return {
+    shown = {
         key: _shown_path(value) if isinstance(value, Path) else value for key, value in settings.model_dump().items()
     }
+    return {**shown, "llm_api_key": "(not shown)"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from eval.metrics import summarise
     from eval.report import write_report
     from eval.runner import answers_in_corpus, calibrate, git_commit, run, timestamp
+    from rag.llm import LLMConfigError
 
     args = _parser().parse_args(argv)
     settings = Settings()
@@ -87,7 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rebuild_index:
         discard_indexes(dataset, args.index_dir)
 
-    configurations = build_configurations(dataset, settings, names, args.index_dir)
+    try:
+        configurations = build_configurations(dataset, settings, names, args.index_dir)
+    except LLMConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     in_corpus = answers_in_corpus(dataset)
     runs = [run(configuration, dataset.questions, in_corpus) for configuration in configurations]
 

@@ -7,6 +7,9 @@ extractive answerer; they differ only in how passages are retrieved:
 - bm25: BM25 alone over the product's own chunks (its lexical index);
 - dense: dense (MiniLM + Chroma) alone over the product's own chunks;
 - langchain: the stock LangChain recipe (1,000/200 character splitter, MiniLM, Chroma, top 4).
+
+Asked for by name only (they need the optional LLM backends): citeline-llamacpp and
+citeline-openai, the product with answers written by an LLM and checked in code.
 """
 
 from __future__ import annotations
@@ -34,7 +37,10 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
 CONFIG_NAMES = ("citeline", "bm25", "dense", "langchain")
+GENERATIVE_NAMES = ("citeline-llamacpp", "citeline-openai")
 DESCRIPTIONS = {
+    "citeline-llamacpp": "the product, answers written by a local GGUF model (CITELINE_LLM_MODEL_PATH)",
+    "citeline-openai": "the product, answers written by an OpenAI-compatible server (CITELINE_LLM_BASE_URL)",
     "citeline": "the product, as configured in Settings",
     "bm25": "BM25 only, over the product's chunks",
     "dense": "dense only (MiniLM + Chroma), over the product's chunks",
@@ -50,20 +56,19 @@ class ConfigError(ValueError):
 
 
 def parse_config_names(text: str | None, needed: Sequence[str] = ()) -> list[str]:
-    """'citeline,bm25' -> ['citeline', 'bm25'], in the canonical order; None -> all of them.
-    `needed` names configurations another option relies on."""
+    """'citeline,bm25' -> ['citeline', 'bm25'], in the canonical order; None -> the four that need
+    no LLM. `needed` names configurations another option relies on."""
     if not text:
         return list(CONFIG_NAMES)
     names = {name.strip() for name in text.split(",") if name.strip()}
     missing = [name for name in needed if name not in names]
     if missing:
         raise ConfigError(f"this run needs the {', '.join(missing)} configuration; add it to --configs")
-    unknown = sorted(names - set(CONFIG_NAMES))
+    every = CONFIG_NAMES + GENERATIVE_NAMES
+    unknown = sorted(names - set(every))
     if unknown or not names:
-        raise ConfigError(
-            f"unknown configuration {', '.join(unknown) or text!r}; choose from {', '.join(CONFIG_NAMES)}"
-        )
-    return [name for name in CONFIG_NAMES if name in names]
+        raise ConfigError(f"unknown configuration {', '.join(unknown) or text!r}; choose from {', '.join(every)}")
+    return [name for name in every if name in names]
 
 
 @dataclass(frozen=True)
@@ -235,6 +240,11 @@ def build_configurations(
             log(f"index bm25: {info.chunks} chunks ready in {info.seconds:.1f} s (beside the citeline index)")
             bm25 = LexicalRetriever(product.store, settings.top_k)
             configurations.append(Configuration(name, _assistant_with(product, bm25), bm25, info))
+        elif name in GENERATIVE_NAMES:
+            # The product's retrieval and store; only the writer of the answers differs.
+            llm_settings = product.settings.model_copy(update={"llm": name.removeprefix("citeline-")})
+            writer = Assistant(llm_settings, embedder=embedder, store=product.store, retriever=product.retriever)
+            configurations.append(Configuration(name, writer, product.retriever, product_info))
         elif name == "langchain":
             retriever, info = _langchain_index(dataset, settings, root, embedder, log)
             assistant = _assistant_with(product, retriever, top_k=langchain_recipe.TOP_K)

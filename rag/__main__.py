@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from rag.config import Settings
 from rag.embeddings import EmbeddingModelError
+from rag.llm import LLMConfigError
 from rag.store import StoreMismatchError
 
 if TYPE_CHECKING:
@@ -123,9 +124,13 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_answer(answer: Answer) -> None:
+    if answer.notice:
+        print(f"Note: {answer.notice}\n")
     if answer.short_answer:
         print(f"Answer: {answer.short_answer}\n")
     print(answer.text)
+    for claim in answer.unverified:
+        print(f"  unverified: “{claim.text}” ({claim.problem})")
     if answer.citations:
         print("\nSources:")
     for citation in answer.citations:
@@ -200,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list":
             return _list(settings)
         return _remove(args, settings)
-    except (StoreMismatchError, EmbeddingModelError, ValueError) as error:
+    except (StoreMismatchError, EmbeddingModelError, LLMConfigError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

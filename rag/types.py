@@ -106,6 +106,23 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """One sentence of a generated answer, the sources it cites, and whether they bear it out
+    (its figures and quotations occur in them, and most of its words do)."""
+
+    text: str  # without its [n] markers
+    sources: tuple[int, ...]
+    verified: bool
+    problem: str = ""  # why it is not verified
+
+    @property
+    def marked(self) -> str:
+        """The sentence with its markers, as the answer text carries it."""
+        markers = "".join(f"[{n}]" for n in self.sources)
+        return f"{self.text} {markers}" if markers else self.text
+
+
+@dataclass(frozen=True)
 class Turn:
     """One earlier exchange of a conversation."""
 
@@ -125,6 +142,13 @@ class Answer:
     short_answer: str = ""  # the number, date or name that answers the question, when one stands out
     confidence: float = 0.0  # support score of the best sentence; refusals fall below the threshold
     timings_ms: dict[str, float] = field(default_factory=dict)
+    backend: str = "extractive"  # what wrote the answer (rag.llm.backend_name)
+    claims: tuple[Claim, ...] = ()  # a generated answer's sentences as checked against the sources
+    notice: str = ""  # said to the user about how the answer came about (e.g. a fallback)
+
+    @property
+    def unverified(self) -> tuple[Claim, ...]:
+        return tuple(claim for claim in self.claims if not claim.verified)
 
     def to_json(self) -> dict[str, object]:
         """The `ask --json` shape: answer, refused, and one object per citation."""
@@ -133,6 +157,13 @@ class Answer:
             "short_answer": self.short_answer,
             "refused": self.refused,
             "confidence": round(self.confidence, 4),
+            "backend": self.backend,
+            "notice": self.notice,
+            "claims": [
+                {"text": c.text, "sources": list(c.sources), "verified": c.verified, "problem": c.problem}
+                for c in self.claims
+            ],
+            "unverified": [c.text for c in self.unverified],
             "citations": [
                 {
                     "n": c.n,

@@ -146,3 +146,35 @@ def test_sidebar_filters_limit_what_the_answer_cites(app: AppTest) -> None:
     app.sidebar.date_input(key="filter_since").set_value(date(2024, 12, 1)).run()
     app.sidebar.date_input(key="filter_until").set_value(date(2024, 11, 1)).run()
     assert "The date range is empty" in " ".join(w.value for w in app.sidebar.warning)
+
+
+def test_a_question_left_without_an_answer_is_marked_and_kept_out_of_the_conversation(app: AppTest) -> None:
+    # What a rerun in the middle of a stream leaves behind: the question, and no half answer.
+    app.session_state["messages"] = [{"role": "user", "content": "How many troops did NIS report?"}]
+    app.run()
+    assert any("No answer: it was interrupted" in c.value for c in app.caption)
+    app.chat_input[0].set_value("What is the maximum range of ATACMS?").run()
+    assert not app.exception
+    roles = [m["role"] for m in app.session_state["messages"]]
+    assert roles == ["user", "user", "assistant"]
+    [answer] = assistant_messages(app)
+    assert "190" in " ".join(md.value for md in answer.markdown)
+    assert not answer.expander or all("Searched for" not in e.label for e in answer.expander)  # not a follow-up
+
+
+def test_answers_stream_from_a_local_model_and_are_checked(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITELINE_STORE_DIR", str(settings.store_dir))
+    monkeypatch.setenv("CITELINE_CORPUS_DIR", str(settings.corpus_dir))
+    monkeypatch.setenv("CITELINE_LLM", "llamacpp")
+    monkeypatch.setenv("CITELINE_LLM_MAX_TOKENS", "60")
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert any("Answers written by: llamacpp:SmolLM2" in plain(c.value) for c in at.caption)
+    at.chat_input[0].set_value("How many troops did NIS report?").run()
+    assert not at.exception
+    [answer] = assistant_messages(at)
+    shown = plain(" ".join(md.value for md in answer.markdown))
+    assert "1,500" in shown and "3,000" in shown  # the model's answer or the extractive one, both figures
+    stored = at.session_state["messages"][-1]["answer"]
+    assert stored["backend"].endswith("llamacpp:SmolLM2-135M-Instruct.Q4_1.gguf") or "fallback" in stored["backend"]
+    assert [c["n"] for c in stored["citations"]] and all(f"[{c['n']}]" in stored["answer"] for c in stored["citations"])
