@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         "--rebuild-index", action="store_true", help="discard this dataset's indexes and build them again"
     )
     parser.add_argument(
+        "--serve-llm",
+        action="store_true",
+        help="for citeline-openai: serve the llamacpp model (CITELINE_LLM_MODEL_PATH, default SmolLM2) with "
+        "llama-cpp-python's OpenAI-compatible server on 127.0.0.1 for this run, instead of CITELINE_LLM_BASE_URL",
+    )
+    parser.add_argument(
         "--calibrate", action="store_true", help="also find the refusal threshold that maximises accuracy (citeline)"
     )
     return parser
@@ -67,6 +74,21 @@ def _settings_for_report(settings: Settings) -> dict[str, Any]:
         key: _shown_path(value) if isinstance(value, Path) else value for key, value in settings.model_dump().items()
     }
     return {**shown, "llm_api_key": "(not shown)"}
+
+
+def _with_local_server(settings: Settings, resources: ExitStack) -> Settings:
+    """Settings whose openai backend is a llama-cpp-python server started for this run."""
+    from eval.llm_server import MODEL_ALIAS, local_llm_server
+    from rag.llm import LLMConfigError, shipped_gguf
+
+    model = settings.llm_model_path or shipped_gguf()
+    if model is None:
+        raise LLMConfigError("--serve-llm needs a GGUF model: set CITELINE_LLM_MODEL_PATH or run `make install-llm`")
+    log = DEFAULT_INDEX_DIR / "llm-server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    base_url = resources.enter_context(local_llm_server(Path(model), log, settings.llm_context_tokens))
+    print(f"serving {model} at {base_url} (log: {_shown_path(log)})")
+    return settings.model_copy(update={"llm_base_url": base_url, "llm_model": MODEL_ALIAS})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,13 +116,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rebuild_index:
         discard_indexes(dataset, args.index_dir)
 
-    try:
-        configurations = build_configurations(dataset, settings, names, args.index_dir)
-    except LLMConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    in_corpus = answers_in_corpus(dataset)
-    runs = [run(configuration, dataset.questions, in_corpus) for configuration in configurations]
+    with ExitStack() as resources:
+        try:
+            if args.serve_llm:
+                settings = _with_local_server(settings, resources)
+            configurations = build_configurations(dataset, settings, names, args.index_dir)
+        except LLMConfigError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        in_corpus = answers_in_corpus(dataset)
+        runs = [run(configuration, dataset.questions, in_corpus) for configuration in configurations]
 
     calibration = None
     if args.calibrate:

@@ -13,8 +13,8 @@ import numpy as np
 
 from rag.chunking import sentence_spans
 from rag.embeddings import Embedder
-from rag.safety import looks_like_instructions
 from rag.lexical import STOPWORDS, TOKEN, acronym_expansions, present_terms, stem, terms
+from rag.safety import looks_like_instructions
 from rag.types import Answer, Citation, Passage, SourceRef
 
 REFUSAL = "I could not find an answer to that in the documents I have."
@@ -65,7 +65,9 @@ def question_weights(question: str, idf: Callable[[str], float]) -> dict[str, fl
     return {term: idf(term) for term in terms(question)}
 
 
-def lexical_coverage(weights: dict[str, float], text: str, expansions: dict[str, frozenset[str]] | None = None) -> float:
+def lexical_coverage(
+    weights: dict[str, float], text: str, expansions: dict[str, frozenset[str]] | None = None
+) -> float:
     """IDF-weighted share of the question's terms that occur in the text (0..1); an acronym
     also counts where its spelled-out name does (see rag.lexical.present_terms)."""
     total = sum(weights.values())
@@ -91,7 +93,7 @@ def typed_spans(kind: str, sentence: str, question: str) -> list[tuple[int, int]
     """Spans in the sentence that could be an answer of the given kind (and are not in the question)."""
     asked = {stem(t) for t in TOKEN.findall(question)}
     if kind == "number":
-        return _number_spans(sentence, asked, wants_year=bool(re.search(r"\byears?\b", question, re.I)))
+        return _number_spans(sentence, asked, wants_year=bool(re.search(r"\byears?\b", question, re.IGNORECASE)))
     pattern = _DATE if kind == "date" else _CAPITALISED
     speaker_asked = kind == "name" and bool(_WHO_SAID.search(question))
     spans = []

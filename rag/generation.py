@@ -25,7 +25,9 @@ from rag.verification import verify
 
 OTHER_FIGURES = "The sources also give:"
 UNCHECKED = "The model's answer had no sentence that checks out against the sources it cites; this is the extractive answer instead."
-_REFUSED = re.compile(r"could not find an answer|cannot find an answer|do not (?:answer|say|mention)|no information", re.I)
+_REFUSED = re.compile(
+    r"could not find an answer|cannot find an answer|do not (?:answer|say|mention)|no information", re.IGNORECASE
+)
 MAX_REWRITE_CHARS = 300
 
 
@@ -149,7 +151,7 @@ class GenerativeAnswerer:
         lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
         if not lines or len(lines[0]) > MAX_REWRITE_CHARS or not TOKEN.search(lines[0]):
             return None
-        return lines[0].strip("\"“”")
+        return lines[0].strip('"“”')
 
     def _figures_left_out(
         self, question: str, passages: Sequence[Passage], claims: Sequence[Claim], avoid: Sequence[str]
@@ -169,7 +171,9 @@ class GenerativeAnswerer:
 
     def _extractive(self, question: str, passages: Sequence[Passage], avoid: Sequence[str], notice: str) -> Answer:
         answer = self.extractive.answer(question, passages, avoid)
-        return replace(answer, backend=f"extractive (fallback from {self.backend})", notice=notice if not answer.refused else "")
+        return replace(
+            answer, backend=f"extractive (fallback from {self.backend})", notice=notice if not answer.refused else ""
+        )
 
     @staticmethod
     def _citation(n: int, passage: Passage, claims: Sequence[Claim]) -> Citation:

@@ -69,9 +69,7 @@ class LlamaCppChat(BaseChatModel):
                 from llama_cpp import Llama
             except ImportError as error:
                 raise LLMConfigError(f"CITELINE_LLM=llamacpp needs llama-cpp-python: {INSTALL_HINT}") from error
-            self._llama = Llama(
-                model_path=self.model_path, n_ctx=self.context_tokens, seed=self.seed, verbose=False
-            )
+            self._llama = Llama(model_path=self.model_path, n_ctx=self.context_tokens, seed=self.seed, verbose=False)
         return self._llama
 
     def _request(self, messages: list[BaseMessage], stop: list[str] | None) -> dict[str, Any]:

