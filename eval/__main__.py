@@ -76,7 +76,7 @@ def _settings_for_report(settings: Settings) -> dict[str, Any]:
     return {**shown, "llm_api_key": "(not shown)"}
 
 
-def _with_local_server(settings: Settings, resources: ExitStack) -> Settings:
+def _with_local_server(settings: Settings, resources: ExitStack, index_dir: Path) -> Settings:
     """Settings whose openai backend is a llama-cpp-python server started for this run."""
     from eval.llm_server import MODEL_ALIAS, local_llm_server
     from rag.llm import LLMConfigError, shipped_gguf
@@ -84,7 +84,7 @@ def _with_local_server(settings: Settings, resources: ExitStack) -> Settings:
     model = settings.llm_model_path or shipped_gguf()
     if model is None:
         raise LLMConfigError("--serve-llm needs a GGUF model: set CITELINE_LLM_MODEL_PATH or run `make install-llm`")
-    log = DEFAULT_INDEX_DIR / "llm-server.log"
+    log = index_dir / "llm-server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     base_url = resources.enter_context(local_llm_server(Path(model), log, settings.llm_context_tokens))
     print(f"serving {model} at {base_url} (log: {_shown_path(log)})")
@@ -92,8 +92,16 @@ def _with_local_server(settings: Settings, resources: ExitStack) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from eval.configs import ConfigError, build_configurations, discard_indexes, parse_config_names, unthresholded
+    from eval.configs import (
+        ConfigError,
+        build_configurations,
+        check_llm_backends,
+        discard_indexes,
+        parse_config_names,
+        unthresholded,
+    )
     from eval.datasets import DatasetFormatError, load_dataset
+    from eval.llm_server import ServerError
     from eval.metrics import summarise
     from eval.report import write_report
     from eval.runner import answers_in_corpus, calibrate, git_commit, run, timestamp
@@ -113,17 +121,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     for failure in dataset.failed:
         print(f"warning: not indexed: {failure}", file=sys.stderr)
     print(f"dataset {dataset.name}: {len(dataset.questions)} questions, {len(dataset.documents)} documents")
-    if args.rebuild_index:
-        discard_indexes(dataset, args.index_dir)
 
     with ExitStack() as resources:
         try:
             if args.serve_llm:
-                settings = _with_local_server(settings, resources)
-            configurations = build_configurations(dataset, settings, names, args.index_dir)
-        except LLMConfigError as error:
+                settings = _with_local_server(settings, resources, args.index_dir)
+            check_llm_backends(settings, names)
+        except (LLMConfigError, ServerError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+        if args.rebuild_index:
+            discard_indexes(dataset, args.index_dir)
+        configurations = build_configurations(dataset, settings, names, args.index_dir)
         in_corpus = answers_in_corpus(dataset)
         runs = [run(configuration, dataset.questions, in_corpus) for configuration in configurations]
 

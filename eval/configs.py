@@ -219,6 +219,20 @@ def discard_indexes(dataset: Dataset, index_root: Path) -> None:
     SharedSystemClient.clear_system_cache()
 
 
+def llm_settings(settings: Settings, name: str) -> Settings:
+    """The settings of a generative configuration (citeline-llamacpp -> llm="llamacpp")."""
+    return settings.model_copy(update={"llm": name.removeprefix("citeline-")})
+
+
+def check_llm_backends(settings: Settings, names: Sequence[str]) -> None:
+    """Raise LLMConfigError, before any index is built, when a named LLM backend is not usable."""
+    from rag.llm import chat_model
+
+    for name in names:
+        if name in GENERATIVE_NAMES:
+            chat_model(llm_settings(settings, name))
+
+
 def build_configurations(
     dataset: Dataset, settings: Settings, names: Sequence[str], index_root: Path, log: Log = print
 ) -> list[Configuration]:
@@ -242,8 +256,12 @@ def build_configurations(
             configurations.append(Configuration(name, _assistant_with(product, bm25), bm25, info))
         elif name in GENERATIVE_NAMES:
             # The product's retrieval and store; only the writer of the answers differs.
-            llm_settings = product.settings.model_copy(update={"llm": name.removeprefix("citeline-")})
-            writer = Assistant(llm_settings, embedder=embedder, store=product.store, retriever=product.retriever)
+            writer = Assistant(
+                llm_settings(product.settings, name),
+                embedder=embedder,
+                store=product.store,
+                retriever=product.retriever,
+            )
             configurations.append(Configuration(name, writer, product.retriever, product_info))
         elif name == "langchain":
             retriever, info = _langchain_index(dataset, settings, root, embedder, log)

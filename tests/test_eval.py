@@ -116,9 +116,28 @@ def test_a_dataset_folder_reports_what_was_left_out_of_retrieval_metrics(tmp_pat
     assert follow_up["history"] == [{"question": "How many soldiers?", "answer": "1,500"}]
 
 
+def test_both_llm_backends_are_evaluated_and_every_citation_they_make_resolves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CITELINE_LLM_MAX_TOKENS", "60")  # SmolLM2 on the CPU: keep it short
+    folder = write_mini_dataset(tmp_path / "mini")
+    out = tmp_path / "report"
+    args = ["--dataset", str(folder), "--index-dir", str(tmp_path / "ix"), "--out", str(out), "--serve-llm"]
+    assert main([*args, "--configs", "citeline-openai,citeline-llamacpp,citeline"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["configs"]) == ["citeline", "citeline-llamacpp", "citeline-openai"]
+    for name in ("citeline-llamacpp", "citeline-openai"):
+        assert report["configs"][name]["citation_validity"] == 1.0, name
+        assert report["configs"][name]["answer_hit@10"] == report["configs"]["citeline"]["answer_hit@10"]
+    assert report["settings"]["llm_api_key"] == "(not shown)"
+    lines = [json.loads(line) for line in (out / "questions.jsonl").read_text().splitlines()]
+    assert {line["config"] for line in lines} == {"citeline", "citeline-llamacpp", "citeline-openai"}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["--configs", "citeline-openai"], "CITELINE_LLM=openai needs CITELINE_LLM_BASE_URL"),
         (["--configs", "citeline,gpt"], "unknown configuration 'gpt'; choose from citeline, bm25, dense, langchain"),
         (["--dataset", "no/such/folder"], "no such dataset"),
         (["--limit", "0"], "--limit must be at least 1"),
