@@ -88,6 +88,16 @@ def supporting_span(passage: Passage, claims: Sequence[Claim]) -> tuple[int, int
     return chunk.start + start, chunk.start + end
 
 
+def usable_rewrite(reply: str, question: str) -> str | None:
+    """The model's standalone question, or None when the reply is not one question of reasonable
+    length (small models often answer instead of rewriting) or is the question unchanged."""
+    lines = [line.strip().strip('"“”') for line in reply.strip().splitlines() if line.strip()]
+    if not lines or len(lines[0]) > MAX_REWRITE_CHARS or not lines[0].endswith("?"):
+        return None
+    unchanged = " ".join(lines[0].split()).lower() == " ".join(question.split()).lower()
+    return None if unchanged else lines[0]
+
+
 class GenerativeAnswerer:
     """Answers with a LangChain chat model; falls back to the extractive answerer."""
 
@@ -148,10 +158,7 @@ class GenerativeAnswerer:
             reply = self.model.invoke(rewrite_messages(question, history)).text
         except Exception:  # noqa: BLE001 - the deterministic rewrite takes over
             return None
-        lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
-        if not lines or len(lines[0]) > MAX_REWRITE_CHARS or not TOKEN.search(lines[0]):
-            return None
-        return lines[0].strip('"“”')
+        return usable_rewrite(reply, question)
 
     def _figures_left_out(
         self, question: str, passages: Sequence[Passage], claims: Sequence[Claim], avoid: Sequence[str]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rag.generation import usable_rewrite
 from rag.prompts import grounded_messages
 from rag.safety import OMITTED, looks_like_instructions, neutralise
 from rag.types import Chunk, Passage
@@ -86,3 +87,21 @@ def test_the_prompt_fences_numbered_sources_and_omits_instructions_inside_them()
     assert "PWNED" not in content and OMITTED in content
     assert content.count("</source>") == 1  # a document cannot close its own fence
     assert neutralise(text)[1] == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "usable"),
+    [
+        ("How many soldiers did Zelensky say were being prepared?", True),
+        ('"What is the maximum range of ATACMS?"\nThat is the question.', True),
+        ("The Pentagon said there were 10,000 North Korean troops.", False),  # an answer, not a question
+        ("And how many did he say?", False),  # the question unchanged
+        ("", False),
+        ("Why " + "very " * 80 + "long?", False),
+    ],
+)
+def test_a_model_rewrite_is_used_only_when_it_is_a_new_question(reply: str, usable: bool) -> None:
+    rewritten = usable_rewrite(reply, "And how many did he say?")
+    assert (rewritten is not None) == usable
+    if usable:
+        assert rewritten is not None and rewritten.endswith("?") and '"' not in rewritten
