@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-llm run test eval ingest reference-reports benchmark
+.PHONY: install install-llm run test eval ingest chroma reference-reports benchmark
 
 # llama-cpp-python is compiled once into this wheelhouse and reused. The build targets any x86-64
 # CPU with AVX2: a -march=native build may use instructions (AMX) that a virtual machine refuses.
@@ -40,6 +40,12 @@ test: install-llm
 
 ingest: install
 	$(BIN)/python -m rag ingest
+
+# A Chroma server on 127.0.0.1:8000 for several app processes or machines sharing one corpus;
+# point them at it with CITELINE_CHROMA_URL=http://127.0.0.1:8000.
+CHROMA_DATA ?= .citeline/chroma-server
+chroma: install
+	$(BIN)/chroma run --path $(CHROMA_DATA) --host 127.0.0.1 --port 8000
 
 eval: install
 	$(BIN)/python -m eval

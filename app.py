@@ -20,7 +20,7 @@ from rag.embeddings import EmbeddingModelError
 from rag.llm import LLMConfigError, backend_name
 from rag.loaders import SUPPORTED_SUFFIXES
 from rag.pipeline import Assistant
-from rag.store import StoredDocument, StoreMismatchError, document_sources
+from rag.store import StoreBusyError, StoredDocument, StoreMismatchError, document_sources
 from rag.types import SearchFilter, Turn
 from rag.uploads import UploadError, accept_upload
 
@@ -154,7 +154,12 @@ def add_uploads(assistant: Assistant, settings: Settings, uploads: list[tuple[st
     def progress(done: int, total: int) -> None:
         bar.progress(done / total, text="Embedding…")
 
-    report = assistant.ingest(saved, progress=progress)
+    try:
+        report = assistant.ingest(saved, progress=progress)
+    except StoreBusyError as error:
+        bar.empty()
+        st.error(escape_markdown(f"Saved in the corpus folder but not indexed yet ({error}); the next ingest adds it."))
+        return
     bar.empty()
     for failure in report.failed:
         st.error(escape_markdown(str(failure)))

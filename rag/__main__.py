@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from rag.config import Settings
 from rag.embeddings import EmbeddingModelError
 from rag.llm import LLMConfigError
-from rag.store import StoreMismatchError
+from rag.store import StoreBusyError, StoreMismatchError
 
 if TYPE_CHECKING:
     from rag.pipeline import Assistant
@@ -205,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list":
             return _list(settings)
         return _remove(args, settings)
-    except (StoreMismatchError, EmbeddingModelError, LLMConfigError, ValueError) as error:
+    except (StoreMismatchError, StoreBusyError, EmbeddingModelError, LLMConfigError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -35,6 +35,19 @@ class Settings(BaseSettings):
         description="Folder of the embedded Chroma store (git-ignored). Delete it to start over.",
     )
     collection: str = Field("citeline", description="Name of the Chroma collection inside store_dir.")
+    chroma_url: str = Field(
+        "",
+        description=(
+            "URL of a Chroma server (`make chroma` starts one on http://127.0.0.1:8000). When set, the "
+            "chunks live there instead of in store_dir; use it when several app processes or machines "
+            "share one corpus. Empty: the embedded store in store_dir."
+        ),
+    )
+    write_lock_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long a writer waits for another process writing to the embedded store before giving up.",
+    )
     embedding_model: str = Field(
         DEFAULT_EMBEDDING_MODEL,
         description=(

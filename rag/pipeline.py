@@ -140,6 +140,7 @@ class Assistant:
         that were ingested from a given folder but whose file is gone are removed. A file that
         cannot be loaded is reported in `failed`; it never stops the others or touches what is
         already stored. `rebuild` empties the store first, but only when every file loaded.
+        Raises StoreBusyError when another process keeps writing to the embedded store.
         """
         began = time.perf_counter()
         paths = list(paths) if paths else [self.settings.corpus_dir]
@@ -155,10 +156,12 @@ class Assistant:
                     )
                 )
                 return report
-            self.store.reset()
-        else:
-            report.removed = self._remove_deleted(paths)
-        self._store_documents(documents, report, progress)
+        with self.store.writing():
+            if rebuild:
+                self.store.reset()
+            else:
+                report.removed = self._remove_deleted(paths)
+            self._store_documents(documents, report, progress)
         report.seconds = time.perf_counter() - began
         self._term_stats = None
         return report
@@ -167,7 +170,8 @@ class Assistant:
         """Store already-built Documents (for datasets that are not files), skipping unchanged ones."""
         began = time.perf_counter()
         report = IngestReport()
-        self._store_documents(documents, report, progress)
+        with self.store.writing():
+            self._store_documents(documents, report, progress)
         report.seconds = time.perf_counter() - began
         self._term_stats = None
         return report
@@ -282,8 +286,9 @@ class Assistant:
     def remove(self, doc_id: str) -> int:
         """Remove one document from the store; returns how many chunks it had (0: no such id)."""
         self._term_stats = None
-        removed = self.store.delete_document(doc_id)
-        self.store.settle()
+        with self.store.writing():
+            removed = self.store.delete_document(doc_id)
+            self.store.settle()
         return removed
 
     # ----- questions --------------------------------------------------------------------------

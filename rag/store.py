@@ -7,9 +7,11 @@ and content hash, so incremental ingest and the document list need no second dat
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from rag.chunking import indexed_text, sentence_spans
 from rag.config import Settings
@@ -22,12 +24,17 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
     from chromadb.api.types import GetResult
+    from filelock import BaseFileLock
 
 PAGE = 5000  # metadata rows fetched per call when scanning the collection
 
 
 class StoreMismatchError(RuntimeError):
     """The store on disk was built with another model or other chunking than Settings ask for."""
+
+
+class StoreBusyError(RuntimeError):
+    """Another process held the embedded store's write lock for longer than we would wait."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,8 @@ class ChunkStore:
         self.embedder = embedder
         self._collection: Collection | None = None
         self._lexical: LexicalIndex | None = None
+        self._write_lock: BaseFileLock | None = None
+        self._max_batch: int | None = None
 
     @property
     def path(self) -> Path:
@@ -207,7 +216,10 @@ class ChunkStore:
         index.settle()
 
     def exists(self) -> bool:
-        """Whether a store has been created at the configured folder (without creating one)."""
+        """Whether the store has been created (without creating one): the embedded folder, or
+        the collection on the Chroma server."""
+        if self.settings.chroma_url:
+            return self._has_collection(self._client())
         return (self.path / "chroma.sqlite3").exists()
 
     @property
@@ -220,8 +232,55 @@ class ChunkStore:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
+        if self.settings.chroma_url:
+            url = urlsplit(self.settings.chroma_url)
+            if url.scheme not in ("http", "https") or not url.hostname:
+                raise ValueError(
+                    f"CITELINE_CHROMA_URL={self.settings.chroma_url!r} is not a server URL; "
+                    "write it like http://127.0.0.1:8000"
+                )
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=ChromaSettings(anonymized_telemetry=False),
+            )
         self.path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(self.path), settings=ChromaSettings(anonymized_telemetry=False))
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the embedded store's single-writer lock while changing it.
+
+        Chroma's embedded store has one writer per folder; a second process writing at the same
+        time can hang on its lock or damage the index. So writers take a file lock beside it and
+        a second writer waits at most Settings.write_lock_timeout_seconds, then fails with a
+        message. A Chroma server orders writes itself, so server mode takes no lock. Re-entrant.
+        """
+        if self.settings.chroma_url:
+            yield
+            return
+        if self._write_lock is None:
+            from filelock import FileLock
+
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._write_lock = FileLock(self.path / "write.lock")
+        from filelock import Timeout
+
+        timeout = self.settings.write_lock_timeout_seconds
+        try:
+            self._write_lock.acquire(timeout=timeout)
+        except Timeout:
+            raise StoreBusyError(
+                f"another process is writing to the store at {self.path} and has not finished after "
+                f"{timeout:g} s (CITELINE_WRITE_LOCK_TIMEOUT_SECONDS). Try again when it is done, or, for "
+                "several processes writing at once, run a Chroma server (`make chroma`) and set "
+                "CITELINE_CHROMA_URL=http://127.0.0.1:8000"
+            ) from None
+        try:
+            yield
+        finally:
+            self._write_lock.release()
 
     def _has_collection(self, client: ClientAPI) -> bool:
         return self.settings.collection in {c.name for c in client.list_collections()}
@@ -330,12 +389,19 @@ class ChunkStore:
         if rows:
             self.collection.update(ids=[i for i, _ in rows], metadatas=[{**m, "path": path} for _, m in rows])
 
+    @property
+    def max_batch(self) -> int:
+        """Most records Chroma takes in one write; larger writes are split."""
+        if self._max_batch is None:
+            self._max_batch = int(self.collection._client.get_max_batch_size())  # noqa: SLF001 - exposed here only
+        return self._max_batch
+
     def put_document(self, document: Document, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
         """Store a document's chunks, then drop its older chunks: a failure midway loses nothing."""
         lexical = self.lexical  # brought in step before this change, so that it sees the change once
         old_ids = {chunk_id for chunk_id, _ in self._metadatas({"doc_id": document.id})}
         new_ids = [chunk.id for chunk in chunks]
-        batch = self.collection._client.get_max_batch_size()  # noqa: SLF001 - Chroma exposes it here only
+        batch = self.max_batch
         for first in range(0, len(chunks), batch):
             part = slice(first, first + batch)
             self.collection.upsert(
@@ -345,8 +411,8 @@ class ChunkStore:
                 metadatas=[_chunk_metadata(document, chunk) for chunk in chunks[part]],  # type: ignore[misc]
             )
         stale = sorted(old_ids - set(new_ids))
-        if stale:
-            self.collection.delete(ids=stale)
+        for first in range(0, len(stale), batch):
+            self.collection.delete(ids=stale[first : first + batch])
         lexical.add(lexical_row(chunk) for chunk in chunks)
         lexical.remove(stale)
 
@@ -354,9 +420,9 @@ class ChunkStore:
         """Remove a document's chunks; returns how many there were."""
         lexical = self.lexical
         ids = [chunk_id for chunk_id, _ in self._metadatas({"doc_id": doc_id})]
-        if ids:
-            self.collection.delete(ids=ids)
-            lexical.remove(ids)
+        for first in range(0, len(ids), self.max_batch):
+            self.collection.delete(ids=ids[first : first + self.max_batch])
+        lexical.remove(ids)
         return len(ids)
 
     def settle(self) -> None:

@@ -1,7 +1,9 @@
-"""Incremental ingest into a real Chroma store in tmp_path, with the real model."""
+"""Incremental ingest with the real model into a real Chroma store, in both modes: the embedded
+folder in tmp_path, and a real `chroma run` server on loopback (one collection per test)."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,16 @@ import pytest
 from rag.config import Settings
 from rag.pipeline import Assistant
 from rag.store import StoreMismatchError
+
+
+@pytest.fixture(params=["embedded", "server"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path, corpus_dir: Path) -> Settings:
+    """The store tests' settings, once per store mode."""
+    base = Settings(corpus_dir=corpus_dir, store_dir=tmp_path / "store")
+    if request.param == "embedded":
+        return base
+    url = request.getfixturevalue("chroma_server")
+    return base.model_copy(update={"chroma_url": url, "collection": f"t{uuid.uuid4().hex}"})
 
 
 def snapshot(assistant: Assistant) -> dict[str, object]:
