@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.loaders import LoadError, load_documents, make_document
+from rag.loaders import LoadError, load_articles_jsonl, load_documents
 from rag.types import Document, Turn
 
 CORPUS_FILE = "corpus.jsonl"
@@ -120,27 +120,13 @@ def load_questions(path: Path) -> list[GoldQuestion]:
 
 
 def load_corpus_jsonl(path: Path) -> list[Document]:
-    """Read corpus.jsonl: one article per line, `id` and `text` required."""
-    documents: list[Document] = []
-    seen: set[str] = set()
-    for number, row in _rows(path):
-        doc_id = _field(path, number, row, "id", str)
-        text = _field(path, number, row, "text", str)
-        if doc_id in seen:
-            raise DatasetFormatError(f"{path}:{number}: id '{doc_id}' is used twice; ids must be unique")
-        if not text.strip():
-            raise DatasetFormatError(f"{path}:{number}: field 'text' is empty")
-        seen.add(doc_id)
-        documents.append(
-            make_document(
-                doc_id=doc_id,
-                text=text,
-                title=str(row.get("title") or ""),
-                source=str(row.get("source") or ""),
-                url=str(row.get("url") or ""),
-                published=row.get("published") or "",
-            )
-        )
+    """Read corpus.jsonl (the format `python -m rag import` reads); a dataset must be whole, so
+    the first bad line is an error."""
+    if not path.is_file():
+        raise DatasetFormatError(f"{path}: no such file; a dataset folder needs {CORPUS_FILE} and {QUESTIONS_FILE}")
+    documents, failed = load_articles_jsonl(path)
+    if failed:
+        raise DatasetFormatError(str(failed[0]))
     return documents
 
 

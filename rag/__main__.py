@@ -1,4 +1,4 @@
-"""Command line: `python -m rag ingest|ask|chat|list|remove`. Thin: parsing and printing only."""
+"""Command line: `python -m rag ingest|import|ask|chat|list|remove`. Thin: parsing and printing only."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser("ingest", help="add, update and sync files or folders (default: the corpus folder)")
     ingest.add_argument("paths", nargs="*", type=Path, help="files or folders; folders are synced")
     ingest.add_argument("--rebuild", action="store_true", help="drop the store and embed everything again")
+
+    bulk = commands.add_parser(
+        "import", help="add the articles of a .jsonl file (id, title, url, published, source, text); resumable"
+    )
+    bulk.add_argument("file", type=Path, help="one JSON article per line")
 
     ask = commands.add_parser("ask", help="answer a question with numbered sources")
     ask.add_argument("question")
@@ -90,6 +95,31 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
         report = assistant.ingest(args.paths or None, rebuild=args.rebuild, progress=progress)
     print(report.summary())
+    for error in report.failed:
+        print(f"  failed: {error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from rag.loaders import LoadError
+    from rag.pipeline import Assistant
+
+    assistant = Assistant.from_settings(settings)
+    with tqdm(total=0, unit="chunk", desc="importing", file=sys.stderr, disable=None) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            report = assistant.import_articles(args.file, progress=progress)
+        except LoadError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    rate = f"; {report.embedded / report.seconds:.1f} documents/s" if report.embedded and report.seconds else ""
+    print(f"{report.summary()}{rate}")
     for error in report.failed:
         print(f"  failed: {error}", file=sys.stderr)
     return 1 if report.failed else 0
@@ -198,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "ingest":
             return _ingest(args, settings)
+        if args.command == "import":
+            return _import(args, settings)
         if args.command == "ask":
             return _ask(args, settings)
         if args.command == "chat":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -290,3 +291,60 @@ def load_documents(paths: Sequence[Path]) -> tuple[list[Document], list[LoadErro
         seen[document.id] = str(path)
         documents.append(replace(document, path=str(path.resolve())))
     return documents, failed
+
+
+ARTICLE_FIELDS = "id, title, url, published, source, text"
+
+
+def load_articles_jsonl(path: Path) -> tuple[list[Document], list[LoadError]]:
+    """Articles from a .jsonl file, one JSON object per line with `id` and `text` (and
+    optionally `title`, `url`, `published`, `source`): the benchmark corpus format.
+
+    A bad line (not JSON, no id or text, an id used before) is returned as a LoadError naming
+    the file and line; it never stops the other lines.
+    """
+    if not path.is_file():
+        raise LoadError(path, f"no such file; give a .jsonl file with one article per line ({ARTICLE_FIELDS})")
+    documents: list[Document] = []
+    failed: list[LoadError] = []
+    seen: set[str] = set()
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                failed.append(
+                    LoadError(where, f"is not valid JSON ({error.msg}); each line must be one article object")
+                )
+                continue
+            problem = _article_problem(row, seen)
+            if problem:
+                failed.append(LoadError(where, problem))
+                continue
+            seen.add(row["id"])
+            documents.append(
+                make_document(
+                    doc_id=row["id"],
+                    text=row["text"],
+                    title=str(row.get("title") or ""),
+                    source=str(row.get("source") or ""),
+                    url=str(row.get("url") or ""),
+                    published=row.get("published") or "",
+                )
+            )
+    return documents, failed
+
+
+def _article_problem(row: object, seen: set[str]) -> str:
+    """What is wrong with one article object, or '' when nothing is."""
+    if not isinstance(row, dict):
+        return f"must be a JSON object with the fields {ARTICLE_FIELDS}"
+    for key in ("id", "text"):
+        if not isinstance(row.get(key), str) or not row[key].strip():
+            return f"field '{key}' is missing or empty; every article needs an id and its text"
+    if row["id"] in seen:
+        return f"id '{row['id']}' is used by an earlier line; ids must be unique"
+    return ""

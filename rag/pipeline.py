@@ -19,7 +19,7 @@ from rag.embeddings import Embedder, with_heading
 from rag.generation import AnswerStream, GenerativeAnswerer
 from rag.lexical import TermStats
 from rag.llm import backend_name, chat_model
-from rag.loaders import LoadError, load_documents
+from rag.loaders import LoadError, load_articles_jsonl, load_documents
 from rag.retrieval import DenseRetriever, HybridRetriever, LexicalRetriever, Retriever
 from rag.store import ChunkStore, StoredDocument, document_sources
 from rag.types import Answer, Chunk, Document, SearchFilter, Turn
@@ -174,6 +174,15 @@ class Assistant:
             self._store_documents(documents, report, progress)
         report.seconds = time.perf_counter() - began
         self._term_stats = None
+        return report
+
+    def import_articles(self, path: Path, progress: IngestProgress | None = None) -> IngestReport:
+        """Store the articles of a .jsonl file (`id, title, url, published, source, text` per
+        line). Articles already stored unchanged are skipped, so an interrupted import resumes
+        where it stopped; bad lines are reported in `failed` and never stop the others."""
+        documents, failed = load_articles_jsonl(path)
+        report = self.ingest_documents(documents, progress)
+        report.failed = failed + report.failed
         return report
 
     def _store_documents(

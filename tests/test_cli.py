@@ -147,3 +147,54 @@ def test_ask_filters_by_source_and_date_and_names_a_bad_filter(
     with pytest.raises(SystemExit):
         main(["ask", "--since", "last week", "How many troops?"])
     assert "write it as YYYY-MM-DD" in capsys.readouterr().err
+
+
+ARTICLES = [
+    {
+        "id": "a1",
+        "title": "Troops",
+        "published": "2024-10-18",
+        "source": "Wire",
+        "text": "The NIS reported 1,500 soldiers.",
+    },
+    {
+        "id": "a2",
+        "title": "Missiles",
+        "published": "2024-10-19",
+        "source": "Wire",
+        "text": "ATACMS can reach 190 miles.",
+    },
+    {"id": "a3", "title": "Talks", "url": "https://example.org/t", "text": "Austin met Kim Yong-hyun at the Pentagon."},
+]
+
+
+def write_articles(path: Path, rows: list[object]) -> Path:
+    path.write_text(
+        "".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows), encoding="utf-8"
+    )
+    return path
+
+
+def test_import_reads_jsonl_articles_reports_bad_lines_and_resumes(
+    cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An import stopped after its first article, then run again on the whole file, ends as one whole import.
+    assert main(["import", str(write_articles(tmp_path / "part.jsonl", ARTICLES[:1]))]) == 0
+    capsys.readouterr()
+    bad = ["{not json", {"id": "a4", "text": "  "}, {"id": "a1", "text": "A second a1."}]
+    assert main(["import", str(write_articles(tmp_path / "all.jsonl", [*ARTICLES, *bad]))]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith("2 documents embedded (2 new, 0 changed;") and "1 unchanged" in out and "documents/s" in out
+    assert "all.jsonl:4: is not valid JSON" in err
+    assert "all.jsonl:5: field 'text' is missing or empty" in err
+    assert "all.jsonl:6: id 'a1' is used by an earlier line" in err
+    assert main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert [line.split("\t")[0] for line in listed.splitlines()] == ["a2", "a1", "a3"]  # newest first, undated last
+    assert main(["ask", "--json", "How far can ATACMS reach?"]) == 0
+    assert json.loads(capsys.readouterr().out)["citations"][0]["doc_id"] == "a2"
+
+
+def test_import_of_a_missing_file_says_what_to_give(cli_env: Settings, tmp_path: Path, capsys) -> None:
+    assert main(["import", str(tmp_path / "nothing.jsonl")]) == 2
+    assert "no such file; give a .jsonl file with one article per line" in capsys.readouterr().err

@@ -114,9 +114,9 @@ def test_a_bad_question_line_names_file_line_and_field(tmp_path: Path, line: str
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        ({"title": "No id", "text": "x"}, r"corpus.jsonl:2: field 'id' must be a str"),
-        ({"id": "d9", "text": "   "}, r"corpus.jsonl:2: field 'text' is empty"),
-        ({"id": "d1", "text": "again"}, r"corpus.jsonl:2: id 'd1' is used twice"),
+        ({"title": "No id", "text": "x"}, r"corpus.jsonl:2: field 'id' is missing or empty"),
+        ({"id": "d9", "text": "   "}, r"corpus.jsonl:2: field 'text' is missing or empty"),
+        ({"id": "d1", "text": "again"}, r"corpus.jsonl:2: id 'd1' is used by an earlier line"),
     ],
 )
 def test_a_bad_corpus_line_names_file_line_and_field(tmp_path: Path, row: dict[str, object], message: str) -> None:
