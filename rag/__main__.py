@@ -115,13 +115,13 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
         try:
             report = assistant.import_articles(args.file, progress=progress)
-        except LoadError as error:
-            print(f"error: {error}", file=sys.stderr)
+        except LoadError as unreadable:
+            print(f"error: {unreadable}", file=sys.stderr)
             return 2
     rate = f"; {report.embedded / report.seconds:.1f} documents/s" if report.embedded and report.seconds else ""
     print(f"{report.summary()}{rate}")
-    for error in report.failed:
-        print(f"  failed: {error}", file=sys.stderr)
+    for failure in report.failed:
+        print(f"  failed: {failure}", file=sys.stderr)
     return 1 if report.failed else 0
 
 
