@@ -95,10 +95,11 @@ def published_day(published: str) -> int:
     return int(digits) if len(digits) == 8 and digits.isdigit() else 0
 
 
-def _chunk_metadata(document: Document, chunk: Chunk) -> dict[str, str | int]:
+def _chunk_metadata(document: Document, chunk: Chunk, chunks: int) -> dict[str, str | int]:
     return {
         "doc_id": chunk.doc_id,
         "doc_hash": document.content_hash,
+        "doc_chunks": chunks,  # how many chunks the whole document has: lets a reader tell a complete one
         "index": chunk.index,
         "start": chunk.start,
         "end": chunk.end,
@@ -378,10 +379,20 @@ class ChunkStore:
         return [text for page in self._pages(["documents"]) for text in page["documents"] or []]
 
     def stored_origin(self, doc_id: str) -> tuple[str, str] | None:
-        """(content hash, source path) of a stored document, or None when it is not stored."""
-        page = self.collection.get(where={"doc_id": doc_id}, include=["metadatas"], limit=1)
-        metas = page["metadatas"] or []
-        return (str(metas[0]["doc_hash"]), str(metas[0].get("path", ""))) if metas else None
+        """(content hash, source path) of a stored document, or None when it is not stored.
+
+        A document left half-written by a process that was killed (some chunks of a new version
+        stored, or old chunks not yet dropped) has the hash "": it no longer matches its file, so
+        the next ingest writes it again and ends as an uninterrupted one would.
+        """
+        metas = [meta for _, meta in self._metadatas({"doc_id": doc_id})]
+        if not metas:
+            return None
+        hashes = {str(meta.get("doc_hash", "")) for meta in metas}
+        expected = metas[0].get("doc_chunks", len(metas))  # stores made before it was recorded: trust the count
+        indexes = sorted(int(meta.get("index", -1)) for meta in metas)
+        complete = len(hashes) == 1 and expected == len(metas) and indexes == list(range(len(metas)))
+        return (hashes.pop() if complete else "", str(metas[0].get("path", "")))
 
     def set_path(self, doc_id: str, path: str) -> None:
         """Record a new source path for a document's chunks (the file moved, its text did not)."""
@@ -408,7 +419,7 @@ class ChunkStore:
                 ids=new_ids[part],
                 embeddings=[list(v) for v in vectors[part]],  # type: ignore[arg-type]
                 documents=[chunk.text for chunk in chunks[part]],
-                metadatas=[_chunk_metadata(document, chunk) for chunk in chunks[part]],  # type: ignore[misc]
+                metadatas=[_chunk_metadata(document, chunk, len(chunks)) for chunk in chunks[part]],  # type: ignore[misc]
             )
         stale = sorted(old_ids - set(new_ids))
         for first in range(0, len(stale), batch):

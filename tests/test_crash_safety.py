@@ -1,0 +1,103 @@
+"""SIGKILL in the middle of an ingest, then ingest again: the store ends identical to one made
+by an uninterrupted ingest (same ids, same counts, same texts and metadata)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rag.config import Settings
+from rag.pipeline import Assistant
+from tests.conftest import ROOT
+
+TOPICS = ["troops", "missiles", "talks", "sanctions", "drones", "elections"]
+
+
+def write_corpus(folder: Path, documents: int = 48, paragraphs: int = 9) -> Path:
+    """Articles long enough (about 9 chunks each) for an ingest to store them over several seconds."""
+    folder.mkdir()
+    for d in range(documents):
+        topic = TOPICS[d % len(TOPICS)]
+        body = "\n\n".join(
+            f"Report {d}.{p} on {topic}: officials in city {d * 7 + p} said {p * 100 + d} people took part. "
+            f"The {topic} briefing number {p} followed talks with delegation {d}. "
+            f"Analysts expect further {topic} news from region {d % 5} within {p + 2} weeks, they added. "
+            f"Observers counted {d + p * 3} vehicles and {p * 11} aircraft near the border that day. "
+            f"Separate statements from ministry {p} described the {topic} situation as changing quickly."
+            for p in range(paragraphs)
+        )
+        (folder / f"article-{d:02d}.md").write_text(f"---\ntitle: Article {d} about {topic}\n---\n{body}\n")
+    return folder
+
+
+def stored(settings: Settings) -> dict[str, object]:
+    collection = Assistant.from_settings(settings).store.collection
+    got = collection.get(include=["documents", "metadatas"])
+    return {i: (t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
+
+def folder_size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.exists() else 0
+
+
+def test_an_ingest_killed_midway_then_run_again_equals_an_uninterrupted_one(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus")
+    whole = Settings(corpus_dir=corpus, store_dir=tmp_path / "whole")
+    assert not Assistant.from_settings(whole).ingest().failed
+    expected = stored(whole)
+
+    killed = Settings(corpus_dir=corpus, store_dir=tmp_path / "killed")
+    env = {**os.environ, "CITELINE_STORE_DIR": str(killed.store_dir), "CITELINE_CORPUS_DIR": str(corpus)}
+    ingest = subprocess.Popen([sys.executable, "-m", "rag", "ingest"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    # Kill it once it has started writing chunks: the store folder has grown past its empty size.
+    sqlite = killed.store_dir / "chroma.sqlite3"
+    deadline = time.monotonic() + 300
+    while not sqlite.exists() and ingest.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    empty = folder_size(killed.store_dir)
+    while folder_size(killed.store_dir) < empty + 200_000 and ingest.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ingest.poll() is None, "the ingest finished before it could be killed; give it more to do"
+    ingest.send_signal(signal.SIGKILL)
+    ingest.wait()
+
+    partial = stored(killed)
+    assert 0 < len(partial) < len(expected), "killed midway: some chunks stored, not all"
+    report = Assistant.from_settings(killed).ingest()
+    assert not report.failed and report.embedded > 0
+    assert stored(killed) == expected
+
+
+def test_a_document_left_half_written_is_written_again(tmp_path: Path) -> None:
+    """The state a kill between storing a changed document's new chunks and dropping its old ones
+    leaves: new chunks beside stale ones. The next ingest must not take it for up to date."""
+    from rag.chunking import chunk_document
+    from rag.loaders import load_file
+    from rag.store import _chunk_metadata
+
+    corpus = write_corpus(tmp_path / "corpus", documents=2)
+    settings = Settings(corpus_dir=corpus, store_dir=tmp_path / "store")
+    assistant = Assistant.from_settings(settings)
+    assistant.ingest()
+    article = corpus / "article-00.md"
+    article.write_text(article.read_text().split("\n\n")[0] + "\n")  # much shorter: fewer chunks
+    changed = load_file(article)
+    chunks = chunk_document(changed, settings.chunk_max_chars, settings.chunk_overlap_sentences)
+    vectors = assistant.chunk_vectors([(changed, chunks)])[0]
+    half = len(chunks)  # every new chunk stored, none of the old ones dropped yet
+    assistant.store.collection.upsert(
+        ids=[c.id for c in chunks[:half]],
+        embeddings=[list(v) for v in vectors[:half]],
+        documents=[c.text for c in chunks[:half]],
+        metadatas=[_chunk_metadata(changed, c, len(chunks)) for c in chunks[:half]],
+    )
+    assert assistant.store.stored_origin(changed.id) == ("", str(article.resolve()))
+    report = assistant.ingest()
+    assert report.updated == ["article-00"]
+    fresh = Settings(corpus_dir=corpus, store_dir=tmp_path / "fresh")
+    Assistant.from_settings(fresh).ingest()
+    assert stored(settings) == stored(fresh)
