@@ -1,4 +1,4 @@
-"""Command line: `python -m rag ingest|import|ask|chat|list|remove`. Thin: parsing and printing only."""
+"""Command line: `python -m rag ingest|import|ask|chat|doctor|list|remove`. Thin: parsing and printing only."""
 
 from __future__ import annotations
 
@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("--json", action="store_true", help="print one JSON object per answer (with standalone_query)")
     _add_filters(chat)
+
+    doctor = commands.add_parser(
+        "doctor", help="check the corpus files against the store; --repair re-ingests what is off"
+    )
+    doctor.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the corpus folder)")
+    doctor.add_argument("--repair", action="store_true", help="re-ingest to fix what the check finds")
 
     commands.add_parser("list", help="list the stored documents")
 
@@ -123,6 +129,27 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     for failure in report.failed:
         print(f"  failed: {failure}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    assistant = _existing_assistant(settings)
+    if assistant is None:
+        return 1
+    problems = assistant.check(args.paths or None)
+    for problem in problems:
+        print(f"  {problem}")
+    if not problems:
+        print(f"ok: the store ({assistant.chunk_count()} chunks) holds every file as it is")
+        return 0
+    if not args.repair:
+        print(f"{len(problems)} problems; `python -m rag doctor --repair` re-ingests to fix them", file=sys.stderr)
+        return 1
+    report = assistant.ingest(args.paths or None)
+    print(f"repaired by re-ingesting: {report.summary()}")
+    left = assistant.check(args.paths or None)
+    for problem in left:
+        print(f"  still: {problem}", file=sys.stderr)
+    return 1 if left else 0
 
 
 def _existing_assistant(settings: Settings) -> Assistant | None:
@@ -234,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ask(args, settings)
         if args.command == "chat":
             return _chat(args, settings)
+        if args.command == "doctor":
+            return _doctor(args, settings)
         if args.command == "list":
             return _list(settings)
         return _remove(args, settings)

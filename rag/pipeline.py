@@ -250,6 +250,30 @@ class Assistant:
                 removed.append(stored.doc_id)
         return removed
 
+    def check(self, paths: Sequence[Path] | None = None) -> list[str]:
+        """What is off between the files (default: the corpus folder) and the store, one line each:
+        files not stored, stored copies that differ from their file or were left half-written,
+        and stored documents whose file is gone. `ingest` of the same paths repairs all of it.
+        Writes nothing. (The BM25 index needs no check: it is brought in step with the store
+        whenever the store is opened.)"""
+        paths = list(paths) if paths else [self.settings.corpus_dir]
+        documents, failed = load_documents(paths)
+        problems = [f"cannot be loaded: {error}" for error in failed]
+        for document in documents:
+            stored = self.store.stored_origin(document.id)
+            if stored is None:
+                problems.append(f"not in the store: {document.id} ({document.path})")
+            elif stored[0] == "":
+                problems.append(f"half-written in the store (an interrupted write): {document.id}")
+            elif stored[0] != document.content_hash:
+                problems.append(f"the stored copy differs from its file: {document.id} ({document.path})")
+        folders = [p.resolve() for p in paths if p.is_dir()]
+        for stored_document in self.store.documents():
+            origin = Path(stored_document.path) if stored_document.path else None
+            if origin and any(origin.is_relative_to(f) for f in folders) and not origin.exists():
+                problems.append(f"stored, but its file is gone: {stored_document.doc_id} ({origin})")
+        return problems
+
     def warm_up(self) -> None:
         """Load the model and the corpus term statistics now, so the first question is not slow."""
         self.embedder.load()

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from rag.config import Settings
 from rag.pipeline import Assistant
 from tests.conftest import ROOT
@@ -101,3 +103,28 @@ def test_a_document_left_half_written_is_written_again(tmp_path: Path) -> None:
     fresh = Settings(corpus_dir=corpus, store_dir=tmp_path / "fresh")
     Assistant.from_settings(fresh).ingest()
     assert stored(settings) == stored(fresh)
+
+
+def test_doctor_reports_what_is_off_and_repairs_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.__main__ import main
+
+    corpus = write_corpus(tmp_path / "corpus", documents=3, paragraphs=2)
+    settings = Settings(corpus_dir=corpus, store_dir=tmp_path / "store")
+    Assistant.from_settings(settings).ingest()
+    (corpus / "article-00.md").write_text("---\ntitle: Rewritten\n---\nA different text now.\n")
+    (corpus / "article-01.md").unlink()
+    (corpus / "article-03.md").write_text("---\ntitle: New\n---\nA file never ingested.\n")
+    monkeypatch.setenv("CITELINE_STORE_DIR", str(settings.store_dir))
+    monkeypatch.setenv("CITELINE_CORPUS_DIR", str(corpus))
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "the stored copy differs from its file: article-00" in out
+    assert "not in the store: article-03" in out
+    assert "stored, but its file is gone: article-01" in out
+    assert "article-02" not in out
+    assert main(["doctor", "--repair"]) == 0
+    assert "repaired by re-ingesting: 2 documents embedded (1 new, 1 changed" in capsys.readouterr().out
+    assert main(["doctor"]) == 0
+    assert capsys.readouterr().out.startswith("ok: the store")
