@@ -146,51 +146,71 @@ def _load_html(path: Path, data: bytes) -> Document:
     )
 
 
-def _pdf_date(info: object) -> object:
-    """The PDF's creation date, or '' when it has none or it cannot be parsed."""
-    if info is None or not info.get("/CreationDate"):  # type: ignore[attr-defined]
-        return ""
+PDF_TIMEOUT_SECONDS = 60.0  # a PDF that takes longer to read is refused
+PDF_MEMORY_BYTES = 2 * 1024**3  # address space allowed to the process that reads one PDF
+
+
+def _limit_memory() -> None:  # pragma: no cover - runs in the child process
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (PDF_MEMORY_BYTES, PDF_MEMORY_BYTES))
+
+
+def _read_pdf_isolated(path: Path, data: bytes) -> dict[str, object]:
+    """rag.pdf_worker's result for the PDF, read in a child process that is stopped after
+    PDF_TIMEOUT_SECONDS or when it needs more than PDF_MEMORY_BYTES."""
+    import subprocess
+    import sys
+
     try:
-        return info.creation_date or ""  # type: ignore[attr-defined]
-    except (ValueError, TypeError):
-        return ""
+        done = subprocess.run(
+            [sys.executable, "-m", "rag.pdf_worker"],
+            input=data,
+            capture_output=True,
+            timeout=PDF_TIMEOUT_SECONDS,
+            preexec_fn=_limit_memory,  # noqa: PLW1509 - only sets a resource limit
+            check=False,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+    except subprocess.TimeoutExpired:
+        raise LoadError(
+            path, f"took more than {PDF_TIMEOUT_SECONDS:g} s to read and was stopped; the PDF may be damaged or hostile"
+        ) from None
+    try:
+        result = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        memory = b"MemoryError" in done.stderr or done.returncode < 0
+        reason = (
+            f"needed more than {PDF_MEMORY_BYTES // 1024**2:,} MB of memory to read and was stopped"
+            if memory
+            else f"could not be read (the PDF reader exited with status {done.returncode})"
+        )
+        raise LoadError(path, f"{reason}; the PDF may be damaged or hostile") from None
+    if not isinstance(result, dict):
+        raise LoadError(path, "could not be read as a PDF")
+    return result
 
 
 def _load_pdf(path: Path, data: bytes) -> Document:
-    import io
-
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    # pypdf logs repairs ("EOF marker not found") itself; we report unreadable files by name.
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-
     if not data.lstrip().startswith(b"%PDF"):
         raise LoadError(path, "is not a PDF (it has no %PDF header); check the file or its extension")
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise LoadError(path, "is an encrypted PDF; save an unencrypted copy and add that")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        info = reader.metadata
-        title = str(info.title or "") if info else ""
-        author = str(info.author or "") if info else ""
-        published = _pdf_date(info)
-    except LoadError:
-        raise
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+    result = _read_pdf_isolated(path, data)
+    if result.get("error") == "encrypted":
+        raise LoadError(path, "is an encrypted PDF; save an unencrypted copy and add that")
+    if result.get("error"):
         raise LoadError(
-            path, f"could not be read as a PDF ({type(exc).__name__}: {exc}); the file may be damaged or incomplete"
-        ) from exc
+            path, f"could not be read as a PDF ({result['error']}); the file may be damaged or incomplete"
+        )
+    pages = [str(page) for page in result.get("pages", [])]  # type: ignore[attr-defined]
     text = "\n\n".join(page.strip() for page in pages if page.strip())
     if not text:
         raise LoadError(path, "has no extractable text (it may be scanned images); add a text version instead")
     return make_document(
         doc_id=slugify(path.stem),
         text=text,
-        title=title or _title_from_text(text, _name_as_title(path)),
-        source=author,
-        published=published,
+        title=str(result.get("title") or "") or _title_from_text(text, _name_as_title(path)),
+        source=str(result.get("author") or ""),
+        published=str(result.get("created") or ""),
         path=str(path),
     )
 

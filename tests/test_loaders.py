@@ -114,7 +114,7 @@ def test_a_parser_crash_becomes_a_load_error(tmp_path: Path) -> None:
     good = write_pdf(tmp_path / "good.pdf", ["Some text."])
     broken = tmp_path / "odd-filter.pdf"
     broken.write_bytes(good.read_bytes().replace(b"/FlateDecode", b"/Foo"))
-    with pytest.raises(LoadError, match=r"odd-filter.pdf: could not be read \(NotImplementedError"):
+    with pytest.raises(LoadError, match=r"odd-filter.pdf: could not be read as a PDF \(NotImplementedError"):
         load_file(broken)
 
 
@@ -133,3 +133,21 @@ def test_discover_walks_folders_and_reports_missing_paths(tmp_path: Path) -> Non
     files, errors = discover([tmp_path, tmp_path / "missing.md"])
     assert [f.name for f in files] == ["a.md", "b.txt"]
     assert len(errors) == 1 and "missing.md" in str(errors[0]) and "does not exist" in str(errors[0])
+
+
+def test_a_pdf_that_takes_too_long_is_stopped_and_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag import loaders
+
+    monkeypatch.setattr(loaders, "PDF_TIMEOUT_SECONDS", 0.01)  # every real PDF "takes too long" now
+    pdf = write_pdf(tmp_path / "slow.pdf", ["Some text."])
+    with pytest.raises(LoadError, match=r"slow.pdf: took more than 0.01 s to read and was stopped"):
+        load_file(pdf)
+
+
+def test_a_pdf_that_needs_too_much_memory_is_stopped_and_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag import loaders
+
+    monkeypatch.setattr(loaders, "PDF_MEMORY_BYTES", 30 * 1024**2)  # less than the PDF reader needs to start
+    pdf = write_pdf(tmp_path / "big.pdf", ["Some text."])
+    with pytest.raises(LoadError, match=r"big.pdf: needed more than 30 MB of memory to read and was stopped"):
+        load_file(pdf)

@@ -1,0 +1,45 @@
+"""Read one PDF (bytes on standard input) and print its text and metadata as JSON.
+
+Run by rag.loaders in a child process with a time and memory limit: pypdf has had decompression
+bombs and endless loops on hostile files, and a child that is stopped takes nothing else down.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+
+
+def extract(data: bytes) -> dict[str, object]:
+    """{"pages": [...], "title", "author", "created"} or {"error": ...} for one PDF."""
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # repairs are pypdf's business; failures are ours
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            return {"error": "encrypted"}
+        pages = [page.extract_text() or "" for page in reader.pages]
+        info = reader.metadata
+        created = ""
+        if info is not None and info.get("/CreationDate"):
+            try:
+                created = info.creation_date.isoformat() if info.creation_date else ""
+            except (ValueError, TypeError):
+                created = ""
+        return {
+            "pages": pages,
+            "title": str(info.title or "") if info else "",
+            "author": str(info.author or "") if info else "",
+            "created": created,
+        }
+    except MemoryError:
+        raise  # reported by the parent as over the memory limit
+    except Exception as exc:  # noqa: BLE001 - any parser failure on an untrusted file is a named error, not a crash
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+if __name__ == "__main__":
+    json.dump(extract(sys.stdin.buffer.read()), sys.stdout)
