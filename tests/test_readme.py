@@ -21,3 +21,18 @@ def test_every_setting_is_documented_with_its_default() -> None:
 
     expected = {f"CITELINE_{name.upper()}": shown(field.default) for name, field in Settings.model_fields.items()}
     assert rows == expected
+
+
+def test_every_bad_input_row_names_tests_that_exist() -> None:
+    section = README.split("### Bad inputs tried", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| bad input")]
+    assert len(rows) >= 15
+    tests = Path(__file__).resolve().parent
+    for row in rows:
+        named = re.findall(r"`(test_\w+)::(test_\w+)`|`(test_\w+)`", row.rsplit("|", 2)[-2])
+        assert named, row
+        module = ""
+        for file_name, test, other in named:
+            module = file_name or module
+            name = test or other
+            assert f"def {name}(" in (tests / f"{module}.py").read_text(encoding="utf-8"), f"{module}::{name}"
