@@ -171,7 +171,7 @@ def main() -> None:
     settings = Settings()
     try:
         assistant, startup_failures = get_assistant(settings.model_dump_json(), settings)
-    except (StoreMismatchError, EmbeddingModelError, LLMConfigError) as error:
+    except (StoreMismatchError, StoreBusyError, EmbeddingModelError, LLMConfigError, ValueError) as error:
         st.error(escape_markdown(str(error)))
         st.stop()
     where = render_sidebar(assistant, settings, startup_failures)
@@ -202,7 +202,11 @@ def main() -> None:
         with st.spinner("Searching the articles…"):
             stream = assistant.stream(question, history, where=where)
         draft = st.empty()
-        draft.write_stream(escape_markdown(piece) for piece in stream)
+        try:
+            draft.write_stream(escape_markdown(piece) for piece in stream)
+        except BaseException:
+            stream.close()  # a rerun or Stop mid-answer: free the model now, store nothing
+            raise
         reply = stream.result()
         draft.empty()
         answer = reply.to_json()

@@ -53,3 +53,4 @@ def local_llm_server(model: Path, log: Path, context_tokens: int = 4096, timeout
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
+            server.wait()

@@ -48,6 +48,12 @@ _WHO_SAID = re.compile(rf"^\s*who\s+(?:has\s+|had\s+)?{_SPEECH_VERBS}\b", re.IGN
 _NOT_UNITS = frozenset("including while because since until like per than".split())
 
 
+def quoted(sentence: str) -> str:
+    """A source's sentence made safe to quote before a citation marker: its own bracketed
+    footnote numbers ("[2]") become "(2)", so they cannot read as citations."""
+    return re.sub(r"\[(\d+)\]", r"(\1)", sentence)
+
+
 def attribution(citation: Citation) -> str:
     """Who said it and when, for an answer that sets sources side by side: "DOD News, 2024-11-04"."""
     return f"{citation.source or citation.title or citation.doc_id}, {citation.published or 'undated'}"
@@ -317,7 +323,7 @@ class ExtractiveAnswerer:
         if figures:
             citations = [self.cite(n, sentence, passages) for n, (sentence, _) in enumerate(figures, start=1)]
             lines = [DIFFERING_FIGURES] + [
-                f"- {figure}, {attribution(c)}: {sentence.text} [{c.n}]"
+                f"- {figure}, {attribution(c)}: {quoted(sentence.text)} [{c.n}]"
                 for (sentence, figure), c in zip(figures, citations)
             ]
             return Answer(
@@ -349,7 +355,7 @@ class ExtractiveAnswerer:
         chosen.sort(key=lambda s: (s.passage_rank, s.start))
         citations = [self.cite(n, sentence, passages) for n, sentence in enumerate(chosen, start=1)]
         return Answer(
-            text=" ".join(f"{sentence.text} [{c.n}]" for sentence, c in zip(chosen, citations)),
+            text=" ".join(f"{quoted(sentence.text)} [{c.n}]" for sentence, c in zip(chosen, citations)),
             refused=False,
             citations=tuple(citations),
             passages=tuple(passages),

@@ -15,13 +15,13 @@ from dataclasses import replace
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from rag.answering import REFUSAL, ExtractiveAnswerer, attribution
+from rag.answering import REFUSAL, ExtractiveAnswerer, attribution, quoted
 from rag.chunking import heading, sentence_spans
 from rag.citations import cited_numbers, strip_invalid_markers
 from rag.lexical import TOKEN, terms
 from rag.prompts import grounded_messages, rewrite_messages
 from rag.types import Answer, Citation, Claim, Passage, SourceRef, Turn
-from rag.verification import verify
+from rag.verification import normalise_markers, verify
 
 OTHER_FIGURES = "The sources also give:"
 UNCHECKED = "The model's answer had no sentence that checks out against the sources it cites; this is the extractive answer instead."
@@ -39,8 +39,10 @@ class AnswerStream:
     """
 
     def __init__(self, pieces: Iterable[str], finish: Callable[[str], Answer]) -> None:
-        self._pieces = pieces
+        self._source = pieces
+        self._pieces = iter(pieces)
         self._finish = finish
+        self._parts: list[str] = []  # kept here, so a reader that stops and resumes loses nothing
         self._answer: Answer | None = None
 
     @classmethod
@@ -52,11 +54,10 @@ class AnswerStream:
         if self._answer is not None:
             yield self._answer.text
             return
-        parts: list[str] = []
         for piece in self._pieces:
-            parts.append(piece)
+            self._parts.append(piece)
             yield piece
-        self._answer = self._finish("".join(parts))
+        self._answer = self._finish("".join(self._parts))
 
     def result(self) -> Answer:
         if self._answer is None:
@@ -64,6 +65,13 @@ class AnswerStream:
                 pass
         assert self._answer is not None
         return self._answer
+
+    def close(self) -> None:
+        """Stop generating (a reader that gives up mid-answer): frees the model for others."""
+        for source in (self._pieces, self._source):
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
 
     def then(self, change: Callable[[Answer], Answer]) -> AnswerStream:
         """The same stream, with `change` applied to the finished answer."""
@@ -130,7 +138,7 @@ class GenerativeAnswerer:
 
     def check(self, question: str, passages: Sequence[Passage], generated: str, avoid: Sequence[str] = ()) -> Answer:
         """The generated text made into an Answer whose every claim is checked (module docstring)."""
-        text = strip_invalid_markers(generated, range(1, len(passages) + 1))
+        text = strip_invalid_markers(normalise_markers(generated), range(1, len(passages) + 1))
         claims = verify(text, source_texts(passages))
         if not any(claim.verified for claim in claims):
             if _REFUSED.search(text) and not cited_numbers(text):
@@ -172,7 +180,7 @@ class GenerativeAnswerer:
             if numbers and not numbers <= said:
                 n = sentence.passage_rank + 1
                 citation = self.extractive.cite(n, sentence, passages)
-                added.append(Claim(f"{figure}, {attribution(citation)}: {sentence.text}", (n,), True))
+                added.append(Claim(f"{figure}, {attribution(citation)}: {quoted(sentence.text)}", (n,), True))
                 said |= numbers
         return added
 

@@ -150,12 +150,6 @@ PDF_TIMEOUT_SECONDS = 60.0  # a PDF that takes longer to read is refused
 PDF_MEMORY_BYTES = 2 * 1024**3  # address space allowed to the process that reads one PDF
 
 
-def _limit_memory() -> None:  # pragma: no cover - runs in the child process
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (PDF_MEMORY_BYTES, PDF_MEMORY_BYTES))
-
-
 def _read_pdf_isolated(path: Path, data: bytes) -> dict[str, object]:
     """rag.pdf_worker's result for the PDF, read in a child process that is stopped after
     PDF_TIMEOUT_SECONDS or when it needs more than PDF_MEMORY_BYTES."""
@@ -164,11 +158,10 @@ def _read_pdf_isolated(path: Path, data: bytes) -> dict[str, object]:
 
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "rag.pdf_worker"],
+            [sys.executable, "-m", "rag.pdf_worker", str(PDF_MEMORY_BYTES)],  # it limits its own memory
             input=data,
             capture_output=True,
             timeout=PDF_TIMEOUT_SECONDS,
-            preexec_fn=_limit_memory,  # noqa: PLW1509 - only sets a resource limit
             check=False,
             cwd=Path(__file__).resolve().parent.parent,
         )
@@ -198,9 +191,7 @@ def _load_pdf(path: Path, data: bytes) -> Document:
     if result.get("error") == "encrypted":
         raise LoadError(path, "is an encrypted PDF; save an unencrypted copy and add that")
     if result.get("error"):
-        raise LoadError(
-            path, f"could not be read as a PDF ({result['error']}); the file may be damaged or incomplete"
-        )
+        raise LoadError(path, f"could not be read as a PDF ({result['error']}); the file may be damaged or incomplete")
     pages = [str(page) for page in result.get("pages", [])]  # type: ignore[attr-defined]
     text = "\n\n".join(page.strip() for page in pages if page.strip())
     if not text:

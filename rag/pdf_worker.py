@@ -41,5 +41,24 @@ def extract(data: bytes) -> dict[str, object]:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+MAX_CHARS = 20_000_000  # more text than this from one PDF is cut (a bomb of text, not an article)
+
+
+def main(memory_bytes: int) -> None:
+    """Limit this process's memory first (before reading anything), then read standard input."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    result = extract(sys.stdin.buffer.read())
+    pages = result.get("pages")
+    if isinstance(pages, list):
+        kept, total = [], 0
+        for page in pages:
+            kept.append(page[: max(0, MAX_CHARS - total)])
+            total += len(kept[-1])
+        result["pages"] = kept
+    json.dump(result, sys.stdout)
+
+
 if __name__ == "__main__":
-    json.dump(extract(sys.stdin.buffer.read()), sys.stdout)
+    main(int(sys.argv[1]))

@@ -33,14 +33,21 @@ Reply with the rewritten question only, on one line."""
 _FENCE_LOOKALIKES = str.maketrans({"<": "‹", ">": "›"})
 
 
+def _field(value: str) -> str:
+    """A document's metadata (title, outlet, date) as one line of the header: it comes from the
+    document too, so it is untrusted like the text, and may not break the header's layout."""
+    line = " ".join(value.split()).translate(_FENCE_LOOKALIKES)
+    return neutralise(line)[0]
+
+
 def source_block(n: int, passage: Passage) -> str:
     """One numbered, fenced source: where it is from, then its text as data."""
     chunk = passage.chunk
     text, _ = neutralise(chunk.text)
-    header = [f"[{n}] {chunk.title or chunk.doc_id}"]
+    header = [f"[{n}] {_field(chunk.title) or chunk.doc_id}"]
     if chunk.source:
-        header.append(f"Source: {chunk.source}")
-    header.append(f"Published: {chunk.published or 'unknown'}")
+        header.append(f"Source: {_field(chunk.source)}")
+    header.append(f"Published: {_field(chunk.published) or 'unknown'}")
     return "\n".join(header) + f"\n<source>\n{text.translate(_FENCE_LOOKALIKES)}\n</source>"
 
 

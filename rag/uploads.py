@@ -28,11 +28,12 @@ def _label(original_name: str) -> str:
 
 
 _TEXT_SUFFIXES = (".md", ".markdown", ".txt")
-_HTML = re.compile(rb"<(?:!doctype\s+html|html|head|body|article)\b", re.IGNORECASE)
+_HTML = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.IGNORECASE | re.DOTALL)
 
 
 def detected_suffix(declared: str, data: bytes) -> str:
-    """The type the content shows, as a suffix: '.pdf' for a %PDF header, '.html' for markup,
+    """The type the content shows, as a suffix: '.pdf' for a %PDF header, '.html' for a page
+    that starts as one (<!doctype html> or <html>),
     else text (the declared .md/.markdown/.txt, or '.txt'). The browser's name is not trusted
     for this: a "report.pdf" that is an HTML page is read as HTML."""
     head = data[:8192]
@@ -40,7 +41,7 @@ def detected_suffix(declared: str, data: bytes) -> str:
         return ".pdf"
     if b"\x00" in head:
         return ""  # binary, and not a PDF: nothing Citeline reads
-    if _HTML.search(head):
+    if _HTML.match(head):
         return ".html"
     return declared if declared in _TEXT_SUFFIXES else ".txt"
 

@@ -19,6 +19,21 @@ MIN_WORD_SUPPORT = 0.5  # share of a claim's content words that its sources must
 MIN_ADDED_SUPPORT = 0.75  # the same, for a source Citeline attaches to a claim the model left uncited
 _QUOTED = re.compile(r"[\"“]([^\"”]{3,}?)[\"”]")
 _LEADING_MARKERS = re.compile(r"^\s*((?:\[\d+\]\s*)+)")
+_ISO_DATE = re.compile(r"\b(\d{4})-\d{2}-\d{2}\b")
+# "[1, 2]", "[1; 3]" and "[1-3]" as models write them -> "[1][2]", "[1][3]", "[1][2][3]"
+_MARKER_LIST = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)+)\]")
+_MARKER_RANGE = re.compile(r"\[(\d+)\s*[-–]\s*(\d+)\]")
+
+
+def normalise_markers(text: str) -> str:
+    """Citation lists and ranges written as one bracket, split into one [n] per source."""
+    text = _MARKER_LIST.sub(lambda m: "".join(f"[{n.strip()}]" for n in re.split(r"[,;]", m.group(1))), text)
+
+    def expand(match: re.Match[str]) -> str:
+        first, last = int(match.group(1)), int(match.group(2))
+        return "".join(f"[{n}]" for n in range(first, last + 1)) if 0 < last - first < 10 else match.group(0)
+
+    return _MARKER_RANGE.sub(expand, text)
 
 
 def claims(text: str) -> list[tuple[str, tuple[int, ...]]]:
@@ -61,7 +76,10 @@ def check_claim(
         return Claim(text, known, False, "cites no source")
     evidence = "\n".join(sources[n] for n in known)
     figures = _figures(text)
-    missing = [written for number, written in figures.items() if number not in _figures(evidence)]
+    # An ISO date in the evidence (a source's publication date) vouches for its year only, so
+    # that "11 troops" is not taken as sourced from a story dated 2024-11-04.
+    vouched = _figures(_ISO_DATE.sub(r"\1", evidence))
+    missing = [written for number, written in figures.items() if number not in vouched]
     if missing:
         return Claim(text, known, False, f"{', '.join(missing)} not found in {_names(known)}")
     for quote in _QUOTED.findall(text):

@@ -46,7 +46,11 @@ def test_size_cap(settings: Settings) -> None:
         accept_upload(small, "big.md", GOOD)
 
 
-HTML_PAGE = b"<!doctype html><html><head><title>Drones</title></head><body><article><p>" + b"The page says 77 drones were seen. " * 5 + b"</p></article></body></html>"
+HTML_PAGE = (
+    b"<!doctype html><html><head><title>Drones</title></head><body><article><p>"
+    + b"The page says 77 drones were seen. " * 5
+    + b"</p></article></body></html>"
+)
 
 
 @pytest.mark.parametrize(
@@ -55,9 +59,12 @@ HTML_PAGE = b"<!doctype html><html><head><title>Drones</title></head><body><arti
         ("page.pdf", HTML_PAGE, ".html"),  # an HTML page saved under a .pdf name
         ("notes.html", GOOD, ".txt"),  # plain text under an .html name
         ("notes.md", GOOD, ".md"),
+        ("about-html.md", b"# Tags\nAn article explaining the <body> and <article> tags, 77 drones aside.\n", ".md"),
     ],
 )
-def test_the_type_comes_from_the_content_not_the_name(settings: Settings, name: str, data: bytes, saved_as: str) -> None:
+def test_the_type_comes_from_the_content_not_the_name(
+    settings: Settings, name: str, data: bytes, saved_as: str
+) -> None:
     path = accept_upload(settings, name, data)
     assert path.suffix == saved_as
     assert "77 drones" in path.read_text()
