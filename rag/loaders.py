@@ -156,6 +156,8 @@ def _read_pdf_isolated(path: Path, data: bytes) -> dict[str, object]:
     import subprocess
     import sys
 
+    from rag.pdf_worker import OUT_OF_MEMORY
+
     try:
         done = subprocess.run(
             [sys.executable, "-m", "rag.pdf_worker", str(PDF_MEMORY_BYTES)],  # it limits its own memory
@@ -172,7 +174,9 @@ def _read_pdf_isolated(path: Path, data: bytes) -> dict[str, object]:
     try:
         result = json.loads(done.stdout)
     except json.JSONDecodeError:
-        memory = b"MemoryError" in done.stderr or done.returncode < 0
+        # Out of memory shows as our exit status, or (when it struck while Python was starting
+        # or importing) as a MemoryError or "Cannot allocate memory" message, or as a signal.
+        memory = done.returncode in (OUT_OF_MEMORY, -9) or b"memory" in done.stderr.lower()
         reason = (
             f"needed more than {PDF_MEMORY_BYTES // 1024**2:,} MB of memory to read and was stopped"
             if memory

@@ -60,5 +60,11 @@ def main(memory_bytes: int) -> None:
     json.dump(result, sys.stdout)
 
 
+OUT_OF_MEMORY = 3  # exit status that tells the parent the memory limit was reached
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    try:
+        main(int(sys.argv[1]))
+    except MemoryError:
+        sys.exit(OUT_OF_MEMORY)
