@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,18 +88,25 @@ def _with_filters(args: argparse.Namespace, settings: Settings) -> Settings:
     return Settings.model_validate({**settings.model_dump(), **changes}) if changes else settings
 
 
-def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+@contextmanager
+def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A tqdm bar on standard error (when it is a terminal), as an ingest progress callback."""
     from tqdm import tqdm
 
-    from rag.pipeline import Assistant
-
-    assistant = Assistant.from_settings(settings)
-    with tqdm(total=0, unit="chunk", desc="embedding", file=sys.stderr, disable=None) as bar:
+    with tqdm(total=0, unit="chunk", desc=label, file=sys.stderr, disable=None) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
+        yield progress
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.pipeline import Assistant
+
+    assistant = Assistant.from_settings(settings)
+    with _progress_bar("embedding") as progress:
         report = assistant.ingest(args.paths or None, rebuild=args.rebuild, progress=progress)
     print(report.summary())
     for error in report.failed:
@@ -107,18 +115,11 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
-    from tqdm import tqdm
-
     from rag.loaders import LoadError
     from rag.pipeline import Assistant
 
     assistant = Assistant.from_settings(settings)
-    with tqdm(total=0, unit="chunk", desc="importing", file=sys.stderr, disable=None) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    with _progress_bar("importing") as progress:
         try:
             report = assistant.import_articles(args.file, progress=progress)
         except LoadError as unreadable:

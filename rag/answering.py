@@ -15,7 +15,7 @@ from rag.chunking import sentence_spans
 from rag.embeddings import Embedder
 from rag.lexical import STOPWORDS, TOKEN, acronym_expansions, present_terms, stem, terms
 from rag.safety import looks_like_instructions
-from rag.types import Answer, Citation, Passage, SourceRef
+from rag.types import Answer, Citation, Passage
 
 REFUSAL = "I could not find an answer to that in the documents I have."
 DIFFERING_FIGURES = "The sources give different figures:"
@@ -396,22 +396,7 @@ class ExtractiveAnswerer:
     @staticmethod
     def cite(n: int, sentence: ScoredSentence, passages: Sequence[Passage]) -> Citation:
         """Citation [n] of a supporting sentence, with the passage it was found in."""
-        passage = passages[sentence.passage_rank]
-        chunk = passage.chunk
-        return Citation(
-            n=n,
-            doc_id=chunk.doc_id,
-            title=chunk.title,
-            published=chunk.published,
-            source=chunk.source,
-            url=chunk.url,
-            passage=chunk.text,
-            passage_start=chunk.start,
-            start=sentence.start,
-            end=sentence.end,
-            score=sentence.score,
-            copies=tuple(SourceRef.of(copy) for copy in passage.copies),
-        )
+        return Citation.of(n, passages[sentence.passage_rank], sentence.start, sentence.end, sentence.score)
 
     def _follower(self, best: ScoredSentence, scored: Sequence[ScoredSentence]) -> ScoredSentence | None:
         """The sentence right after the best one, when the best lacks the kind of answer asked

@@ -20,7 +20,7 @@ from rag.chunking import heading, sentence_spans
 from rag.citations import cited_numbers, strip_invalid_markers
 from rag.lexical import TOKEN, terms
 from rag.prompts import grounded_messages, rewrite_messages
-from rag.types import Answer, Citation, Claim, Passage, SourceRef, Turn
+from rag.types import Answer, Citation, Claim, Passage, Turn
 from rag.verification import normalise_markers, verify
 
 OTHER_FIGURES = "The sources also give:"
@@ -192,22 +192,7 @@ class GenerativeAnswerer:
 
     @staticmethod
     def _citation(n: int, passage: Passage, claims: Sequence[Claim]) -> Citation:
-        chunk = passage.chunk
-        start, end = supporting_span(passage, claims)
-        return Citation(
-            n=n,
-            doc_id=chunk.doc_id,
-            title=chunk.title,
-            published=chunk.published,
-            source=chunk.source,
-            url=chunk.url,
-            passage=chunk.text,
-            passage_start=chunk.start,
-            start=start,
-            end=end,
-            score=passage.score,
-            copies=tuple(SourceRef.of(copy) for copy in passage.copies),
-        )
+        return Citation.of(n, passage, *supporting_span(passage, claims), passage.score)
 
 
 def _joined(claims: Sequence[Claim], added: Sequence[Claim]) -> str:

@@ -99,6 +99,25 @@ class Citation:
     score: float
     copies: tuple[SourceRef, ...] = ()  # other documents carrying the same passage
 
+    @classmethod
+    def of(cls, n: int, passage: Passage, start: int, end: int, score: float) -> Citation:
+        """Citation [n] of the passage, pointing at the sentence at [start, end) of its document."""
+        chunk = passage.chunk
+        return cls(
+            n=n,
+            doc_id=chunk.doc_id,
+            title=chunk.title,
+            published=chunk.published,
+            source=chunk.source,
+            url=chunk.url,
+            passage=chunk.text,
+            passage_start=chunk.start,
+            start=start,
+            end=end,
+            score=score,
+            copies=tuple(SourceRef.of(copy) for copy in passage.copies),
+        )
+
     @property
     def sentence(self) -> str:
         offset = self.start - self.passage_start
