@@ -45,8 +45,12 @@ MAX_CHARS = 20_000_000  # more text than this from one PDF is cut (a bomb of tex
 
 
 def main(memory_bytes: int) -> None:
-    """Limit this process's memory first (before reading anything), then read standard input."""
+    """Load the PDF reader, limit this process's memory, then read the PDF from standard input.
+    (The reader is loaded first: under the limit, loading its shared libraries could fail for
+    reasons that have nothing to do with the PDF.)"""
     import resource
+
+    import pypdf  # noqa: F401 - loaded before the limit, see above
 
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     result = extract(sys.stdin.buffer.read())

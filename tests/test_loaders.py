@@ -147,7 +147,8 @@ def test_a_pdf_that_takes_too_long_is_stopped_and_named(tmp_path: Path, monkeypa
 def test_a_pdf_that_needs_too_much_memory_is_stopped_and_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from rag import loaders
 
-    monkeypatch.setattr(loaders, "PDF_MEMORY_BYTES", 30 * 1024**2)  # less than the PDF reader needs to start
-    pdf = write_pdf(tmp_path / "big.pdf", ["Some text."])
-    with pytest.raises(LoadError, match=r"big.pdf: needed more than 30 MB of memory to read and was stopped"):
-        load_file(pdf)
+    monkeypatch.setattr(loaders, "PDF_MEMORY_BYTES", 1024**2)  # 1 MB: less than holding this PDF takes
+    big = tmp_path / "big.pdf"
+    big.write_bytes(b"%PDF-1.4\n%" + b"x" * 20_000_000)
+    with pytest.raises(LoadError, match=r"big.pdf: needed more than 1 MB of memory to read and was stopped"):
+        load_file(big)
