@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,7 +129,7 @@ def _number_spans(sentence: str, asked: set[str], wants_year: bool) -> list[tupl
     return spans
 
 
-def _figures(texts: Sequence[str]) -> frozenset[str]:
+def figures_in(texts: Iterable[str]) -> frozenset[str]:
     """The numbers in the texts, normalised as the answerer compares them ('1,500' -> '1500')."""
     return frozenset(stem(t) for text in texts for t in TOKEN.findall(text) if t[:1].isdigit())
 
@@ -139,7 +139,7 @@ def _new_typed_spans(kind: str, sentence: str, question: str, avoided: frozenset
     spans = typed_spans(kind, sentence, question)
     if not avoided:
         return spans
-    return [(s, e) for s, e in spans if not _figures([sentence[s:e]]) & avoided]
+    return [(s, e) for s, e in spans if not figures_in([sentence[s:e]]) & avoided]
 
 
 def _looks_like_a_name(sentence: str, match: re.Match[str], new_words: int, speaker_asked: bool) -> bool:
@@ -268,7 +268,7 @@ class ExtractiveAnswerer:
 
         Figures in `avoid` (already given earlier in the conversation) do not count as answers.
         """
-        avoided = _figures(avoid)
+        avoided = figures_in(avoid)
         candidates = _candidates(passages)
         if not candidates:
             return []
@@ -318,7 +318,7 @@ class ExtractiveAnswerer:
         best = scored[0].score if scored else 0.0
         if not scored or best < self.min_score:
             return Answer(text=REFUSAL, refused=True, passages=tuple(passages), query=question, confidence=best)
-        avoided = _figures(avoid)
+        avoided = figures_in(avoid)
         figures = self._differing_figures(question, scored, avoided)
         if figures:
             citations = [self.cite(n, sentence, passages) for n, (sentence, _) in enumerate(figures, start=1)]
@@ -369,7 +369,7 @@ class ExtractiveAnswerer:
     ) -> list[tuple[ScoredSentence, str]]:
         """The different figures the passages give for a "how many" question (see answer)."""
         scored = self.score_sentences(question, passages, avoid)
-        return self._differing_figures(question, scored, _figures(avoid)) if scored else []
+        return self._differing_figures(question, scored, figures_in(avoid)) if scored else []
 
     def _differing_figures(
         self, question: str, scored: Sequence[ScoredSentence], avoided: frozenset[str]
@@ -387,7 +387,7 @@ class ExtractiveAnswerer:
             if sentence.score < self.FIGURE_SUPPORT * scored[0].score or len(found) >= self.MAX_FIGURES:
                 break
             figure = self._short_answer(question, sentence.text, avoided)
-            numbers = _figures([figure])
+            numbers = figures_in([figure])
             if sentence.has_type and numbers and numbers not in seen and sentence.named >= scored[0].named:
                 found.append((sentence, figure))
                 seen.append(numbers)

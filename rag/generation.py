@@ -15,10 +15,10 @@ from dataclasses import replace
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from rag.answering import REFUSAL, ExtractiveAnswerer, attribution, quoted
+from rag.answering import REFUSAL, ExtractiveAnswerer, attribution, figures_in, quoted
 from rag.chunking import heading, sentence_spans
 from rag.citations import cited_numbers, strip_invalid_markers
-from rag.lexical import TOKEN, terms
+from rag.lexical import terms
 from rag.prompts import grounded_messages, rewrite_messages
 from rag.types import Answer, Citation, Claim, Passage, Turn
 from rag.verification import normalise_markers, verify
@@ -173,10 +173,10 @@ class GenerativeAnswerer:
     ) -> list[Claim]:
         """Figures the sources give for a "how many" question that the answer does not mention,
         each as a claim with its source and date (the model may have picked one of several)."""
-        said = {t.replace(",", "") for claim in claims for t in TOKEN.findall(claim.text) if t[:1].isdigit()}
+        said = set(figures_in(claim.text for claim in claims))
         added = []
         for sentence, figure in self.extractive.differing_figures(question, passages, avoid):
-            numbers = {t.replace(",", "") for t in TOKEN.findall(figure) if t[:1].isdigit()}
+            numbers = figures_in([figure])
             if numbers and not numbers <= said:
                 n = sentence.passage_rank + 1
                 citation = self.extractive.cite(n, sentence, passages)
