@@ -95,6 +95,7 @@ def build_retriever(settings: Settings, store: ChunkStore, embedder: Embedder) -
         settings.fusion_dense_weight,
         settings.fusion_lexical_weight,
         settings.fusion_rrf_constant,
+        settings.fusion_recency_weight,
     )
 
 

@@ -1,5 +1,5 @@
 """Query -> ranked Passages: dense (the store's vectors), lexical (its BM25 index), and both
-fused by reciprocal rank, with copies of one story folded into one result."""
+fused by reciprocal rank with a prior for newer articles, copies of one story folded into one result."""
 
 from __future__ import annotations
 
@@ -45,10 +45,28 @@ class LexicalRetriever:
         return self.store.lexical_search(query, k or self.k, where)
 
 
-def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[Passage]], weights: Sequence[float], constant: int
-) -> list[Passage]:
-    """Pure: passages ranked by the sum over rankings of weight / (constant + rank), rank from 1.
+Ranking = Sequence[tuple[int, Passage]]  # (rank from 1, passage), best first; tied passages share a rank
+
+
+def ranked(passages: Sequence[Passage]) -> list[tuple[int, Passage]]:
+    """Pure: a retriever's list as a Ranking, each passage ranked by its position."""
+    return list(enumerate(passages, start=1))
+
+
+def newest_first(passages: Sequence[Passage]) -> list[tuple[int, Passage]]:
+    """Pure: the dated passages ranked by publication date, newest first; passages of one day
+    share a rank (as in 1, 2, 2, 4), and undated passages are left out, so they gain nothing."""
+    unique = {p.chunk.id: p for p in passages if p.chunk.published}
+    by_date = sorted(unique.values(), key=lambda p: p.chunk.published, reverse=True)  # ISO dates sort as text
+    ranking: list[tuple[int, Passage]] = []
+    for position, passage in enumerate(by_date, start=1):
+        tied = ranking and ranking[-1][1].chunk.published == passage.chunk.published
+        ranking.append((ranking[-1][0] if tied else position, passage))
+    return ranking
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Ranking], weights: Sequence[float], constant: int) -> list[Passage]:
+    """Pure: passages ranked by the sum over rankings of weight / (constant + rank).
 
     Ranks, not scores, are fused, so cosine similarities and BM25 scores need no common scale.
     Ties keep the order of first appearance (earlier rankings first).
@@ -56,7 +74,7 @@ def reciprocal_rank_fusion(
     fused: dict[str, float] = {}
     first: dict[str, Passage] = {}
     for ranking, weight in zip(rankings, weights):
-        for rank, passage in enumerate(ranking, start=1):
+        for rank, passage in ranking:
             key = passage.chunk.id
             fused[key] = fused.get(key, 0.0) + weight / (constant + rank)
             first.setdefault(key, passage)
@@ -68,7 +86,9 @@ class HybridRetriever:
     """Dense and lexical candidates fused by reciprocal rank, then copies folded together.
 
     Each side is searched `depth` deep (at least k), so a chunk ranked well by one side only
-    still makes the cut, and folding copies still leaves k distinct passages.
+    still makes the cut, and folding copies still leaves k distinct passages. A third ranking,
+    the same candidates newest first, leans the fusion towards recent reporting: news is
+    updated, and a question asked without a date is most often about the latest events.
     """
 
     def __init__(
@@ -80,16 +100,19 @@ class HybridRetriever:
         dense_weight: float = 1.0,
         lexical_weight: float = 1.0,
         constant: int = 60,
+        recency_weight: float = 0.0,
     ) -> None:
         self.dense = dense
         self.lexical = lexical
         self.k = k
         self.depth = depth
-        self.weights = (dense_weight, lexical_weight)
+        self.weights = (dense_weight, lexical_weight, recency_weight)
         self.constant = constant
 
     def retrieve(self, query: str, k: int | None = None, where: SearchFilter | None = None) -> list[Passage]:
         k = k or self.k
         depth = max(self.depth, 2 * k)
-        rankings = [self.dense.retrieve(query, depth, where), self.lexical.retrieve(query, depth, where)]
+        dense = self.dense.retrieve(query, depth, where)
+        lexical = self.lexical.retrieve(query, depth, where)
+        rankings = [ranked(dense), ranked(lexical), newest_first([*dense, *lexical])]
         return collapse_copies(reciprocal_rank_fusion(rankings, self.weights, self.constant), limit=k)

@@ -12,7 +12,7 @@ from rag.config import Settings
 from rag.dedup import collapse_copies
 from rag.embeddings import with_heading
 from rag.pipeline import Assistant
-from rag.retrieval import HybridRetriever, LexicalRetriever, reciprocal_rank_fusion
+from rag.retrieval import HybridRetriever, LexicalRetriever, newest_first, ranked, reciprocal_rank_fusion
 from rag.types import Chunk, Document, Passage, SearchFilter
 
 STORY = (
@@ -31,7 +31,7 @@ def _passage(doc_id: str, text: str, index: int = 0, score: float = 1.0) -> Pass
 
 def test_reciprocal_rank_fusion_adds_weighted_inverse_ranks() -> None:
     a, b, c = (_passage(name, name) for name in "abc")
-    fused = reciprocal_rank_fusion([[a, b], [c, a]], weights=[1.0, 0.5], constant=60)
+    fused = reciprocal_rank_fusion([ranked([a, b]), ranked([c, a])], weights=[1.0, 0.5], constant=60)
     assert [p.chunk.doc_id for p in fused] == ["a", "b", "c"]
     assert fused[0].score == pytest.approx(1 / 61 + 0.5 / 62)
     assert fused[1].score == pytest.approx(1 / 62) and fused[2].score == pytest.approx(0.5 / 61)
@@ -39,7 +39,33 @@ def test_reciprocal_rank_fusion_adds_weighted_inverse_ranks() -> None:
 
 def test_reciprocal_rank_fusion_ties_keep_first_appearance() -> None:
     a, b = _passage("a", "a"), _passage("b", "b")
-    assert [p.chunk.doc_id for p in reciprocal_rank_fusion([[a, b], [b, a]], [1.0, 1.0], 60)] == ["a", "b"]
+    assert [p.chunk.doc_id for p in reciprocal_rank_fusion([ranked([a, b]), ranked([b, a])], [1.0, 1.0], 60)] == ["a", "b"]
+
+
+def _dated(doc_id: str, published: str) -> Passage:
+    chunk = Chunk(f"{doc_id}:0", doc_id, 0, doc_id, 0, len(doc_id), title=doc_id, published=published)
+    return Passage(chunk, 1.0)
+
+
+def test_newest_first_ranks_by_date_with_one_rank_per_day_and_leaves_out_undated_passages() -> None:
+    old, new, same_day, undated = (
+        _dated("old", "2023-01-02"),
+        _dated("new", "2023-03-01"),
+        _dated("same-day", "2023-01-02"),
+        _dated("undated", ""),
+    )
+    ranking = newest_first([old, undated, new, same_day, old])  # old twice: found by both sides
+    assert [(rank, p.chunk.doc_id) for rank, p in ranking] == [(1, "new"), (2, "old"), (2, "same-day")]
+
+
+def test_the_recency_ranking_breaks_a_near_tie_towards_the_newer_report_but_not_a_clear_lead() -> None:
+    old, new = _dated("old", "2023-01-02"), _dated("new", "2023-03-01")
+    split = [ranked([old, new]), ranked([new, old])]  # dense prefers one, BM25 the other
+    assert [p.chunk.doc_id for p in reciprocal_rank_fusion(split, [1.0, 1.0], 60)] == ["old", "new"]
+    with_recency = [*split, newest_first([old, new])]
+    assert [p.chunk.doc_id for p in reciprocal_rank_fusion(with_recency, [1.0, 1.0, 1.5], 60)] == ["new", "old"]
+    lead = [ranked([old, new]), ranked([old, new]), newest_first([old, new])]  # both sides prefer the old one
+    assert [p.chunk.doc_id for p in reciprocal_rank_fusion(lead, [1.0, 2.0, 1.5], 60)] == ["old", "new"]
 
 
 def test_copies_of_a_story_take_one_slot_and_list_every_source() -> None:
@@ -165,6 +191,18 @@ def test_rebuild_empties_the_bm25_index_too(news: Assistant, tmp_path: Path) -> 
     assert not report.failed
     assert len(news.store.lexical) == news.store.count()
     assert LexicalRetriever(news.store, 5).retrieve("North Korea troops") == []
+
+
+def test_the_recency_weight_in_settings_reaches_the_real_search(news: Assistant) -> None:
+    def search(weight: float) -> list[Passage]:
+        settings = news.settings.model_copy(update={"fusion_recency_weight": weight})
+        return Assistant(settings, embedder=news.embedder, store=news.store).retriever.retrieve(
+            "How many soldiers did North Korea send to Russia for training?", 3
+        )
+
+    relevant_first = search(0.0)[0].chunk
+    assert relevant_first.doc_id in {"wire-nk-troops", "paper-nk-troops"}
+    assert search(50.0)[0].chunk.published > relevant_first.published  # a November article leads
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
