@@ -39,7 +39,8 @@ def test_reciprocal_rank_fusion_adds_weighted_inverse_ranks() -> None:
 
 def test_reciprocal_rank_fusion_ties_keep_first_appearance() -> None:
     a, b = _passage("a", "a"), _passage("b", "b")
-    assert [p.chunk.doc_id for p in reciprocal_rank_fusion([ranked([a, b]), ranked([b, a])], [1.0, 1.0], 60)] == ["a", "b"]
+    fused = reciprocal_rank_fusion([ranked([a, b]), ranked([b, a])], [1.0, 1.0], 60)
+    assert [p.chunk.doc_id for p in fused] == ["a", "b"]
 
 
 def _dated(doc_id: str, published: str) -> Passage:
