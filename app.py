@@ -20,7 +20,7 @@ from rag.embeddings import EmbeddingModelError
 from rag.llm import LLMConfigError, backend_name
 from rag.loaders import SUPPORTED_SUFFIXES
 from rag.pipeline import Assistant
-from rag.store import StoreBusyError, StoredDocument, StoreMismatchError, document_sources
+from rag.store import StoreBusyError, StoredDocument, StoreMismatchError, copies_by_story, document_sources
 from rag.types import SearchFilter, Turn
 from rag.uploads import UploadError, accept_upload
 
@@ -87,7 +87,7 @@ def render_answer(answer: dict[str, Any]) -> None:
             )
             for copy in citation.get("copies", []):
                 where = " · ".join(part for part in (copy["published"], copy["source"]) if part)
-                st.caption(escape_markdown(f"Same passage also in: {copy['title']} — {where} ({copy['doc_id']})"))
+                st.caption(escape_markdown(f"Also published in: {copy['title']} — {where} ({copy['doc_id']})"))
     if answer.get("standalone_query"):
         with st.expander("Searched for"):
             st.markdown(escape_markdown(answer["standalone_query"]))
@@ -129,8 +129,15 @@ def render_sidebar(assistant: Assistant, settings: Settings, startup_failures: l
         for failure in startup_failures:
             st.warning(f"Not indexed: {escape_markdown(failure)}")
         with st.expander("Documents"):
+            copies = copies_by_story(documents)
             for doc in documents:
-                st.markdown(f"- {escape_markdown(doc.title)} ({escape_markdown(doc.published or 'undated')})")
+                line = f"- {escape_markdown(doc.title)} ({escape_markdown(doc.published or 'undated')})"
+                if copies[doc.doc_id]:
+                    where = ", ".join(
+                        f"{other.source or other.doc_id} {other.published}".strip() for other in copies[doc.doc_id]
+                    )
+                    line += f"  \n  same story also in: {escape_markdown(where)}"
+                st.markdown(line)
         with st.form("upload", clear_on_submit=True):
             files = st.file_uploader("Add articles", type=UPLOAD_TYPES, accept_multiple_files=True)
             submitted = st.form_submit_button("Add to corpus")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from rag.config import Settings
 from rag.embeddings import EmbeddingModelError
 from rag.llm import LLMConfigError
-from rag.store import StoreBusyError, StoreMismatchError
+from rag.store import StoreBusyError, StoreMismatchError, copies_by_story
 
 if TYPE_CHECKING:
     from rag.pipeline import Assistant
@@ -229,9 +229,15 @@ def _list(settings: Settings) -> int:
     if assistant is None:
         return 1
     documents = assistant.documents()
+    copies = copies_by_story(documents)
     for doc in documents:
-        print(f"{doc.doc_id}\t{doc.published or '-'}\t{doc.chunks} chunks\t{doc.title}\t{doc.source or '-'}")
-    print(f"{len(documents)} documents, {sum(d.chunks for d in documents)} chunks", file=sys.stderr)
+        same_story = ", ".join(other.doc_id for other in copies[doc.doc_id]) or "-"
+        print(
+            f"{doc.doc_id}\t{doc.published or '-'}\t{doc.chunks} chunks\t{doc.title}\t{doc.source or '-'}"
+            f"\tsame story: {same_story}"
+        )
+    stories = len({doc.story or doc.doc_id for doc in documents})
+    print(f"{len(documents)} documents ({stories} stories), {sum(d.chunks for d in documents)} chunks", file=sys.stderr)
     return 0
 
 

@@ -22,6 +22,9 @@ from rag.llm import backend_name, chat_model
 from rag.loaders import LoadError, load_articles_jsonl, load_documents
 from rag.retrieval import DenseRetriever, HybridRetriever, LexicalRetriever, Retriever
 from rag.store import ChunkStore, StoredDocument, document_sources
+from rag.stories import StoryIndex
+from rag.stories import encode as encode_signature
+from rag.stories import signature as story_signature
 from rag.types import Answer, Chunk, Document, SearchFilter, Turn
 
 # progress(done, total) during embedding, counted in chunks
@@ -210,10 +213,13 @@ class Assistant:
             pending.append((document, chunks, stored is None))
         total = sum(len(chunks) for _, chunks, _ in pending)
         done = 0
+        stories = StoryIndex(self.store.story_signatures()) if pending else None
         for group in _embedding_groups(pending):
             vectors = self.chunk_vectors([(document, chunks) for document, chunks, _ in group])
             for (document, chunks, is_new), document_vectors in zip(group, vectors):
-                self.store.put_document(document, chunks, document_vectors)
+                values = story_signature(document.text)
+                story = stories.story_for(document.id, values) if stories else document.id
+                self.store.put_document(document, chunks, document_vectors, story, encode_signature(values))
                 (report.added if is_new else report.updated).append(document.id)
                 report.chunks_embedded += len(chunks)
             done += sum(len(chunks) for _, chunks, _ in group)
@@ -348,7 +354,7 @@ class Assistant:
         self._refresh_term_stats()
         query = self.standalone_query(question, history)
         passages = self.retriever.retrieve(query, where=self.settings.search_filter() if where is None else where)
-        passages = self.store.with_neighbours(passages)
+        passages = self.store.with_story_copies(self.store.with_neighbours(passages))
         retrieved = time.perf_counter()
         avoid = figures_already_given(question, history)
         if self.generator is not None:

@@ -18,9 +18,11 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.lexical import terms
 from rag.lexical_index import LexicalIndex, LexicalRow, RowFilter
+from rag.stories import decode
 from rag.types import Chunk, Document, Passage, SearchFilter
 
 if TYPE_CHECKING:
+    import numpy as np
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
     from chromadb.api.types import GetResult
@@ -49,6 +51,19 @@ class StoredDocument:
     path: str
     content_hash: str
     chunks: int
+    story: str = ""  # the document it copies' story, or its own id
+
+
+def copies_by_story(documents: Iterable[StoredDocument]) -> dict[str, list[StoredDocument]]:
+    """Pure: per document id, the other documents of its story (none for a story of one)."""
+    stories: dict[str, list[StoredDocument]] = {}
+    for document in documents:
+        stories.setdefault(document.story or document.doc_id, []).append(document)
+    return {
+        document.doc_id: [other for other in members if other.doc_id != document.doc_id]
+        for members in stories.values()
+        for document in members
+    }
 
 
 class _ChromaEmbeddingFunction:
@@ -95,8 +110,11 @@ def published_day(published: str) -> int:
     return int(digits) if len(digits) == 8 and digits.isdigit() else 0
 
 
-def _chunk_metadata(document: Document, chunk: Chunk, chunks: int) -> dict[str, str | int]:
+def _chunk_metadata(document: Document, chunk: Chunk, chunks: int, story: str, signature: str) -> dict[str, str | int]:
+    signed = {"minhash": signature} if signature and chunk.index == 0 else {}  # one copy per document
     return {
+        **signed,
+        "story": story or document.id,
         "doc_id": chunk.doc_id,
         "doc_hash": document.content_hash,
         "doc_chunks": chunks,  # how many chunks the whole document has: lets a reader tell a complete one
@@ -170,6 +188,7 @@ def chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
         published=str(meta.get("published", "")),
         source=str(meta.get("source", "")),
         url=str(meta.get("url", "")),
+        story=str(meta.get("story") or meta["doc_id"]),
     )
 
 
@@ -367,12 +386,35 @@ class ChunkStore:
                 path=str(metas[0].get("path", "")),
                 content_hash=str(metas[0].get("doc_hash", "")),
                 chunks=len(metas),
+                story=str(metas[0].get("story") or doc_id),
             )
             for doc_id, metas in grouped.items()
         ]
         documents.sort(key=lambda d: d.title)
         documents.sort(key=lambda d: d.published, reverse=True)
         return documents
+
+    def story_signatures(self) -> list[tuple[str, str, np.ndarray]]:
+        """(document id, story, MinHash signature) of every stored document that has one
+        (documents stored before signatures were kept have none and match nothing)."""
+        known = []
+        for _, meta in self._metadatas({"index": 0}):
+            values = decode(str(meta.get("minhash", "")))
+            if values is not None:
+                known.append((str(meta["doc_id"]), str(meta.get("story") or meta["doc_id"]), values))
+        return known
+
+    def story_documents(self, stories: Iterable[str]) -> dict[str, list[Chunk]]:
+        """Per story id, the first chunk of each stored document in it (where it appeared)."""
+        wanted = sorted(set(stories))
+        if not wanted:
+            return {}
+        members: dict[str, list[Chunk]] = {}
+        for page in self._pages(["metadatas"], {"$and": [{"story": {"$in": wanted}}, {"index": 0}]}):
+            for chunk_id, meta in zip(page["ids"], page["metadatas"] or []):
+                chunk = chunk_from_record(chunk_id, "", dict(meta or {}))
+                members.setdefault(chunk.story, []).append(chunk)
+        return members
 
     def texts(self) -> list[str]:
         """Every stored chunk's text (for corpus term statistics)."""
@@ -407,8 +449,16 @@ class ChunkStore:
             self._max_batch = int(self.collection._client.get_max_batch_size())  # noqa: SLF001 - exposed here only
         return self._max_batch
 
-    def put_document(self, document: Document, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
-        """Store a document's chunks, then drop its older chunks: a failure midway loses nothing."""
+    def put_document(
+        self,
+        document: Document,
+        chunks: Sequence[Chunk],
+        vectors: Sequence[Sequence[float]],
+        story: str = "",
+        signature: str = "",
+    ) -> None:
+        """Store a document's chunks, then drop its older chunks: a failure midway loses nothing.
+        `story` is the story it copies (default: its own id), `signature` its encoded MinHash."""
         lexical = self.lexical  # brought in step before this change, so that it sees the change once
         old_ids = {chunk_id for chunk_id, _ in self._metadatas({"doc_id": document.id})}
         new_ids = [chunk.id for chunk in chunks]
@@ -419,7 +469,7 @@ class ChunkStore:
                 ids=new_ids[part],
                 embeddings=[list(v) for v in vectors[part]],  # type: ignore[arg-type]
                 documents=[chunk.text for chunk in chunks[part]],
-                metadatas=[_chunk_metadata(document, chunk, len(chunks)) for chunk in chunks[part]],  # type: ignore[misc]
+                metadatas=[_chunk_metadata(document, chunk, len(chunks), story, signature) for chunk in chunks[part]],  # type: ignore[misc]
             )
         stale = sorted(old_ids - set(new_ids))
         for first in range(0, len(stale), batch):
@@ -476,6 +526,17 @@ class ChunkStore:
             )
             for p in passages
         ]
+
+    def with_story_copies(self, passages: Sequence[Passage]) -> list[Passage]:
+        """The passages, each listing in `copies` the other stored documents of its story (one
+        lookup): an answer counts a republished story as one source and shows where it appeared."""
+        members = self.story_documents(p.chunk.story for p in passages if p.chunk.story)
+        enriched = []
+        for passage in passages:
+            known = {passage.chunk.doc_id, *(c.doc_id for c in passage.copies)}
+            extra = tuple(c for c in members.get(passage.chunk.story, []) if c.doc_id not in known)
+            enriched.append(replace(passage, copies=passage.copies + extra) if extra else passage)
+        return enriched
 
     def lexical_search(self, query: str, k: int, where: SearchFilter | None = None) -> list[Passage]:
         """The k chunks with the best BM25 score for the query among those the filter allows,

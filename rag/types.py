@@ -33,6 +33,7 @@ class Chunk:
     published: str = ""
     source: str = ""
     url: str = ""
+    story: str = ""  # the id of the story this document copies (its own id when it copies none)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ class Passage:
 
 @dataclass(frozen=True)
 class SourceRef:
-    """Where else a cited passage appears: another document carrying the same text."""
+    """Where else a cited passage appears: another document carrying the same text, or a copy
+    of the same story (republished by another outlet, or updated)."""
 
     doc_id: str
     title: str
@@ -97,7 +99,7 @@ class Citation:
     start: int
     end: int
     score: float
-    copies: tuple[SourceRef, ...] = ()  # other documents carrying the same passage
+    copies: tuple[SourceRef, ...] = ()  # other documents carrying the same passage or story
 
     @classmethod
     def of(cls, n: int, passage: Passage, start: int, end: int, score: float) -> Citation:
