@@ -24,6 +24,9 @@ SCHEME = "affine32"  # datasketch 2's 32-bit permutations; stored signatures are
 # overnight); pairs around 0.6 are different stories sharing boilerplate (two lottery stories,
 # two updates of a space mission that each add half their text).
 STORY_SIMILARITY = 0.7
+# LSH finds candidates from this lower similarity, so that few copies just above
+# STORY_SIMILARITY slip through its banding; each candidate is then checked against it.
+CANDIDATE_SIMILARITY = 0.5
 
 
 def signature(text: str) -> np.ndarray:
@@ -61,7 +64,7 @@ class StoryIndex:
     def __init__(self, known: Iterable[tuple[str, str, np.ndarray]] = ()) -> None:
         from datasketch import MinHashLSH
 
-        self._lsh: MinHashLSH = MinHashLSH(threshold=STORY_SIMILARITY, num_perm=PERMUTATIONS)
+        self._lsh: MinHashLSH = MinHashLSH(threshold=CANDIDATE_SIMILARITY, num_perm=PERMUTATIONS)
         self._entries: dict[str, tuple[str, MinHash]] = {}
         for doc_id, story, values in known:
             self._insert(doc_id, story, values)

@@ -14,6 +14,7 @@ import pytest
 
 from rag.config import Settings
 from rag.pipeline import Assistant
+from rag.stories import encode, signature
 from tests.conftest import ROOT
 
 TOPICS = ["troops", "missiles", "talks", "sanctions", "drones", "elections"]
@@ -95,7 +96,9 @@ def test_a_document_left_half_written_is_written_again(tmp_path: Path) -> None:
         ids=[c.id for c in chunks[:half]],
         embeddings=[list(v) for v in vectors[:half]],
         documents=[c.text for c in chunks[:half]],
-        metadatas=[_chunk_metadata(changed, c, len(chunks)) for c in chunks[:half]],
+        metadatas=[
+            _chunk_metadata(changed, c, len(chunks), changed.id, encode(signature(changed.text))) for c in chunks[:half]
+        ],
     )
     assert assistant.store.stored_origin(changed.id) == ("", str(article.resolve()))
     report = assistant.ingest()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -81,9 +82,13 @@ def test_copies_by_story_lists_the_other_members_only() -> None:
 # ----- a real store ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def corpus(tmp_path: Path) -> Assistant:
+@pytest.fixture(params=["embedded", "server"])
+def corpus(request: pytest.FixtureRequest, tmp_path: Path) -> Assistant:
+    """A store (once per store mode) holding a story, an unrelated article, and a later copy."""
     settings = Settings(corpus_dir=tmp_path / "corpus", store_dir=tmp_path / "store")
+    if request.param == "server":
+        url = request.getfixturevalue("chroma_server")
+        settings = settings.model_copy(update={"chroma_url": url, "collection": f"t{uuid.uuid4().hex}"})
     Assistant.from_settings(settings).ingest_documents(
         [
             make_document(
@@ -171,4 +176,6 @@ def _environment(settings: Settings) -> dict[str, str]:
         **os.environ,
         "CITELINE_STORE_DIR": str(settings.store_dir),
         "CITELINE_CORPUS_DIR": str(settings.corpus_dir),
+        "CITELINE_CHROMA_URL": settings.chroma_url,
+        "CITELINE_COLLECTION": settings.collection,
     }
