@@ -57,10 +57,19 @@ class IngestReport:
         )
 
 
-def _another_existing_file(stored_path: str, new_path: str) -> bool:
-    """True when a stored document came from a different file that still exists (an id clash),
-    as opposed to the same file changed or a file that was moved."""
-    return bool(stored_path and new_path and stored_path != new_path and Path(stored_path).exists())
+def _owned_by_another(stored_path: str, new_path: str) -> bool:
+    """True when a stored document came from somewhere else that still holds it (an id clash):
+    another file that still exists, or an imported article (no file) when this one is a file,
+    or the other way round. The same file changed, or a file that was moved, is no clash."""
+    if stored_path == new_path:
+        return False
+    if not stored_path or not new_path:
+        return True
+    return Path(stored_path).exists()
+
+
+def _owner(path: str) -> str:
+    return path or "imported article (no file)"
 
 
 PendingDocument = tuple[Document, list[Chunk], bool]  # document, its chunks, whether it is new
@@ -200,12 +209,13 @@ class Assistant:
                     self.store.set_path(document.id, document.path)  # moved: remember where it lives now
                 report.unchanged.append(document.id)
                 continue
-            if stored and _another_existing_file(stored[1], document.path):
+            if stored and _owned_by_another(stored[1], document.path):
                 report.failed.append(
                     LoadError(
-                        document.path,
-                        f"has the same document id '{document.id}' as the stored {stored[1]}; "
-                        "rename one file or give it an `id:` in its front matter",
+                        _owner(document.path),
+                        f"has the same document id '{document.id}' as the stored {_owner(stored[1])}; "
+                        "give one of them another id (a file's `id:` in its front matter, or the article's "
+                        "`id` field), or `python -m rag remove` the stored one first",
                     )
                 )
                 continue

@@ -3,6 +3,7 @@ folder in tmp_path, and a real `chroma run` server on loopback (one collection p
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -94,6 +95,28 @@ def test_store_built_with_other_chunking_is_refused_until_rebuilt(assistant: Ass
         changed.chunk_count()
     report = changed.ingest(rebuild=True)
     assert report.embedded == 4 and changed.chunk_count() > chunks_before
+
+
+def test_a_file_and_an_imported_article_cannot_take_each_others_id(assistant: Assistant, tmp_path: Path) -> None:
+    articles = tmp_path / "articles.jsonl"
+    rows = [
+        {"id": "wire-story", "title": "Wire story", "text": "An imported wire story about the Kursk region."},
+        {"id": "north-korean-soldiers-russia", "title": "Taken", "text": "This id belongs to a corpus file."},
+    ]
+    articles.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    before = snapshot(assistant)
+    report = assistant.import_articles(articles)
+    assert report.added == ["wire-story"]
+    [refused] = report.failed
+    assert refused.path == "imported article (no file)" and "north-korean-soldiers-russia.md" in refused.reason
+    assert all(snapshot(assistant)[key] == value for key, value in before.items())  # the file's chunks are intact
+    upload = tmp_path / "upload.md"
+    upload.write_text("---\nid: wire-story\ntitle: Not the wire story\n---\nAn upload that claims the id.\n")
+    imported = snapshot(assistant)
+    report = assistant.ingest([upload])
+    [refused] = report.failed
+    assert "the stored imported article (no file)" in refused.reason and "`id:`" in refused.reason
+    assert snapshot(assistant) == imported
 
 
 def test_same_id_from_another_existing_file_is_refused(assistant: Assistant, tmp_path: Path) -> None:
