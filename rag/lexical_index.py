@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from filelock import FileLock
 
 if TYPE_CHECKING:
     import bm25s
@@ -87,6 +88,10 @@ class LexicalIndex:
         self.compact_fraction = compact_fraction
         self.compact_min_rows = compact_min_rows
         self._lock = threading.RLock()
+        # Other processes (app workers, the CLI, server-mode processes sharing the store folder)
+        # may save or read a base in the same folder; they take turns, so that no one deletes a
+        # base another is still writing or reading. Beside the folder, since clear() deletes it.
+        self._disk_lock_file = FileLock(str(folder.with_name(folder.name + ".lock")))
         self._clear_memory()
         self._loaded = False
 
@@ -174,7 +179,7 @@ class LexicalIndex:
 
     def clear(self) -> None:
         """Forget everything, on disk and in memory."""
-        with self._lock:
+        with self._lock, self._disk():
             shutil.rmtree(self.folder, ignore_errors=True)
             self._clear_memory()
             self._loaded = True
@@ -267,20 +272,23 @@ class LexicalIndex:
         token_ids += [[vocab.setdefault(term, len(vocab)) for term in row.terms] for row in recent]
         self._clear_memory()
         if not ids:
-            self._write_current(None)
+            with self._disk():
+                self._write_current(None)
             return
         index = bm25s.BM25(k1=K1, b=B, method="lucene")
         index.index((token_ids, vocab), show_progress=False)
-        name = f"base-{time.time_ns()}"
-        target = self.folder / name
-        index.save(str(target), show_progress=False)
-        lengths = np.array([len(row) for row in token_ids], dtype=np.int64)
-        flat = np.fromiter((t for row in token_ids for t in row), dtype=np.int32, count=int(lengths.sum()))
-        np.save(target / "tokens.npy", flat)
-        np.save(target / "offsets.npy", np.concatenate([[0], np.cumsum(lengths)]))
-        (target / "rows.json").write_text(json.dumps({"ids": ids, "sources": sources, "days": days}), encoding="utf-8")
-        self._write_current(name)
-        self._load()
+        with self._disk():
+            name = f"base-{time.time_ns()}"
+            target = self.folder / name
+            index.save(str(target), show_progress=False)
+            lengths = np.array([len(row) for row in token_ids], dtype=np.int64)
+            flat = np.fromiter((t for row in token_ids for t in row), dtype=np.int32, count=int(lengths.sum()))
+            np.save(target / "tokens.npy", flat)
+            np.save(target / "offsets.npy", np.concatenate([[0], np.cumsum(lengths)]))
+            rows = {"ids": ids, "sources": sources, "days": days}
+            (target / "rows.json").write_text(json.dumps(rows), encoding="utf-8")
+            self._write_current(name)
+            self._load()
 
     def _write_current(self, name: str | None) -> None:
         """Point at the new base atomically, then delete older bases."""
@@ -292,8 +300,17 @@ class LexicalIndex:
             if old.name != name:
                 shutil.rmtree(old, ignore_errors=True)
 
+    def _disk(self) -> FileLock:
+        """The lock other processes' indexes over this folder take to save or read a base."""
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        return self._disk_lock_file
+
     def _load(self) -> None:
         """Read the saved base (if any); recent rows are the caller's to add."""
+        with self._disk():
+            self._read_base()
+
+    def _read_base(self) -> None:
         import bm25s
 
         self._clear_memory()

@@ -136,3 +136,34 @@ def test_a_deeper_search_starts_with_what_a_shallower_one_returned_even_with_tie
     everything = index.search(query, 100)
     for depth in (1, 3, 5, 10):
         assert index.search(query, depth) == everything[:depth]
+
+
+def _compact_repeatedly(folder: str, name: str, rounds: int) -> None:
+    """One process's writer: add its own rows, fold them into a saved base, reopen, search."""
+    texts = {f"{name}-{key}": text for key, text in TEXTS.items()}
+    for _ in range(rounds):
+        index = LexicalIndex(Path(folder))
+        index.add(_rows(texts))
+        index.settle(force=True)
+        reopened = LexicalIndex(Path(folder))
+        assert reopened.search(QUERY, 3), "a saved base could not be read back"
+
+
+def test_processes_compacting_one_folder_at_once_never_break_each_others_base(tmp_path: Path) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_compact_repeatedly, args=(str(tmp_path / "lexical"), name, 15)) for name in "ab"
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=240)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    final = LexicalIndex(tmp_path / "lexical")
+    # A complete base as the last writer saw it: its own rows, and the other's once it had saved some.
+    assert final.pending == 0 and final.search(QUERY, 3)
+    own = {f"{name}-{key}" for key in TEXTS for name in "ab"}
+    assert final.ids() <= own and len(final.ids()) in (len(TEXTS), 2 * len(TEXTS))
+    assert len(list((tmp_path / "lexical").glob("base-*"))) == 1
