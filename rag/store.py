@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from rag.chunking import indexed_text, sentence_spans
@@ -192,6 +192,30 @@ def chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
     )
 
 
+class _ReopeningCollection:
+    """Stands in for the store's Collection: a call that finds the collection gone (another
+    process rebuilt the store) opens it again by name and is made once more."""
+
+    def __init__(self, store: ChunkStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._store._current_collection(), name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            from chromadb.errors import NotFoundError
+
+            try:
+                return attribute(*args, **kwargs)
+            except NotFoundError:
+                self._store._collection = None
+                return getattr(self._store._current_collection(), name)(*args, **kwargs)
+
+        return call
+
+
 class ChunkStore:
     """Chunks in one Chroma collection, opened lazily; checks the model and chunking on open."""
 
@@ -244,6 +268,11 @@ class ChunkStore:
 
     @property
     def collection(self) -> Collection:
+        """The Chroma collection, reopened when another process has rebuilt it (deleted and
+        created it again), so a running app keeps answering after `ingest --rebuild`."""
+        return cast("Collection", _ReopeningCollection(self))
+
+    def _current_collection(self) -> Collection:
         if self._collection is None:
             self._collection = self._open()
         return self._collection

@@ -160,3 +160,14 @@ def test_rebuild_with_a_bad_path_leaves_the_store_alone(assistant: Assistant, tm
     assert report.embedded == 0
     assert any("--rebuild" in error.reason and "left as it was" in error.reason for error in report.failed)
     assert snapshot(assistant) == before
+
+
+def test_a_rebuild_by_another_process_does_not_break_a_reader(settings: Settings) -> None:
+    reader = Assistant.from_settings(settings)
+    reader.ingest()
+    question = "How many North Korean troops are in Kursk?"
+    before = reader.ask(question)
+    writer = Assistant.from_settings(settings)  # as another process would: its own store handle
+    assert writer.ingest(rebuild=True).embedded == 4
+    after = reader.ask(question)  # the reader's collection handle is to the deleted collection
+    assert after.text == before.text and after.citations == before.citations
