@@ -3,6 +3,7 @@ by an uninterrupted ingest (same ids, same counts, same texts and metadata)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.pipeline import Assistant
+from rag.pipeline import Assistant, IngestReport
 from rag.stories import encode, signature
 from tests.conftest import ROOT
 
@@ -47,30 +48,48 @@ def folder_size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.exists() else 0
 
 
-def test_an_ingest_killed_midway_then_run_again_equals_an_uninterrupted_one(tmp_path: Path) -> None:
+def write_articles(corpus: Path, path: Path) -> Path:
+    """The same articles as one .jsonl file, the format `python -m rag import` reads."""
+    rows = [
+        {"id": f.stem, "title": f"Article {f.stem}", "text": f.read_text().split("---\n", 2)[2]}
+        for f in sorted(corpus.glob("*.md"))
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.mark.parametrize("command", ["ingest", "import"])
+def test_an_ingest_killed_midway_then_run_again_equals_an_uninterrupted_one(tmp_path: Path, command: str) -> None:
     corpus = write_corpus(tmp_path / "corpus")
+    articles = write_articles(corpus, tmp_path / "articles.jsonl")
+
+    def run_to_the_end(settings: Settings) -> IngestReport:
+        assistant = Assistant.from_settings(settings)
+        return assistant.ingest() if command == "ingest" else assistant.import_articles(articles)
+
     whole = Settings(corpus_dir=corpus, store_dir=tmp_path / "whole")
-    assert not Assistant.from_settings(whole).ingest().failed
+    assert not run_to_the_end(whole).failed
     expected = stored(whole)
 
     killed = Settings(corpus_dir=corpus, store_dir=tmp_path / "killed")
     env = {**os.environ, "CITELINE_STORE_DIR": str(killed.store_dir), "CITELINE_CORPUS_DIR": str(corpus)}
-    ingest = subprocess.Popen([sys.executable, "-m", "rag", "ingest"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    arguments = ["ingest"] if command == "ingest" else ["import", str(articles)]
+    process = subprocess.Popen([sys.executable, "-m", "rag", *arguments], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     # Kill it once it has started writing chunks: the store folder has grown past its empty size.
     sqlite = killed.store_dir / "chroma.sqlite3"
     deadline = time.monotonic() + 300
-    while not sqlite.exists() and ingest.poll() is None and time.monotonic() < deadline:
+    while not sqlite.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     empty = folder_size(killed.store_dir)
-    while folder_size(killed.store_dir) < empty + 200_000 and ingest.poll() is None and time.monotonic() < deadline:
+    while folder_size(killed.store_dir) < empty + 200_000 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert ingest.poll() is None, "the ingest finished before it could be killed; give it more to do"
-    ingest.send_signal(signal.SIGKILL)
-    ingest.wait()
+    assert process.poll() is None, f"the {command} finished before it could be killed; give it more to do"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
 
     partial = stored(killed)
     assert 0 < len(partial) < len(expected), "killed midway: some chunks stored, not all"
-    report = Assistant.from_settings(killed).ingest()
+    report = run_to_the_end(killed)
     assert not report.failed and report.embedded > 0
     assert stored(killed) == expected
 
