@@ -54,15 +54,13 @@ def ranked(passages: Sequence[Passage]) -> list[tuple[int, Passage]]:
 
 
 def newest_first(passages: Sequence[Passage]) -> list[tuple[int, Passage]]:
-    """Pure: the dated passages ranked by publication date, newest first; passages of one day
-    share a rank (as in 1, 2, 2, 4), and undated passages are left out, so they gain nothing."""
+    """Pure: the dated passages ranked by publication date, newest first, one rank per date (a
+    passage's rank is how many distinct dates are as new or newer, so a long article's many
+    chunks do not push older ones down); undated passages are left out, so they gain nothing."""
     unique = {p.chunk.id: p for p in passages if p.chunk.published}
-    by_date = sorted(unique.values(), key=lambda p: p.chunk.published, reverse=True)  # ISO dates sort as text
-    ranking: list[tuple[int, Passage]] = []
-    for position, passage in enumerate(by_date, start=1):
-        tied = ranking and ranking[-1][1].chunk.published == passage.chunk.published
-        ranking.append((ranking[-1][0] if tied else position, passage))
-    return ranking
+    dates = sorted({p.chunk.published for p in unique.values()}, reverse=True)  # ISO dates sort as text
+    rank = {published: position for position, published in enumerate(dates, start=1)}
+    return sorted(((rank[p.chunk.published], p) for p in unique.values()), key=lambda ranked_passage: ranked_passage[0])
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Ranking], weights: Sequence[float], constant: int) -> list[Passage]:

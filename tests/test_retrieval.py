@@ -4,6 +4,7 @@ step with Chroma, and filters applied inside the search."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -48,15 +49,23 @@ def _dated(doc_id: str, published: str) -> Passage:
     return Passage(chunk, 1.0)
 
 
-def test_newest_first_ranks_by_date_with_one_rank_per_day_and_leaves_out_undated_passages() -> None:
-    old, new, same_day, undated = (
+def test_newest_first_gives_one_rank_per_date_and_leaves_out_undated_passages() -> None:
+    old, new, same_day, newer, undated = (
         _dated("old", "2023-01-02"),
         _dated("new", "2023-03-01"),
         _dated("same-day", "2023-01-02"),
+        _dated("newer", "2023-03-02"),
         _dated("undated", ""),
     )
-    ranking = newest_first([old, undated, new, same_day, old])  # old twice: found by both sides
-    assert [(rank, p.chunk.doc_id) for rank, p in ranking] == [(1, "new"), (2, "old"), (2, "same-day")]
+    other_new_chunk = Passage(replace(new.chunk, id="new:1", index=1), 1.0)  # a second chunk of that article
+    ranking = newest_first([old, undated, new, other_new_chunk, same_day, newer, old])  # old twice: both sides
+    assert [(rank, p.chunk.id) for rank, p in ranking] == [
+        (1, "newer:0"),
+        (2, "new:0"),
+        (2, "new:1"),
+        (3, "old:0"),  # the third date: the newer article's two chunks do not push it to 4
+        (3, "same-day:0"),
+    ]
 
 
 def test_the_recency_ranking_breaks_a_near_tie_towards_the_newer_report_but_not_a_clear_lead() -> None:
