@@ -133,10 +133,10 @@ def render_sidebar(assistant: Assistant, settings: Settings, startup_failures: l
             for doc in documents:
                 line = f"- {escape_markdown(doc.title)} ({escape_markdown(doc.published or 'undated')})"
                 if copies[doc.doc_id]:
-                    where = ", ".join(
+                    places = ", ".join(
                         f"{other.source or other.doc_id} {other.published}".strip() for other in copies[doc.doc_id]
                     )
-                    line += f"  \n  same story also in: {escape_markdown(where)}"
+                    line += f"  \n  same story also in: {escape_markdown(places)}"
                 st.markdown(line)
         with st.form("upload", clear_on_submit=True):
             files = st.file_uploader("Add articles", type=UPLOAD_TYPES, accept_multiple_files=True)

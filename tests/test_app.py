@@ -84,6 +84,27 @@ def test_upload_adds_a_document_and_rejects_a_bad_one(app: AppTest, settings: Se
     assert "77 drones" in " ".join(md.value for md in assistant_messages(app)[0].markdown)
 
 
+def test_a_republished_story_is_shown_as_one_story_in_the_list_and_in_the_citations(
+    app: AppTest, settings: Settings
+) -> None:
+    original = settings.corpus_dir / "2024-11-04-pentagon-says-10k-north-korean-troops-in-kursk-oblast.md"
+    body = original.read_text().split("---\n", 2)[2]
+    copy = f"---\ntitle: Pentagon puts North Korean troops in Kursk at 10,000\nsource: Wire\npublished: 2024-11-05\n---\nWASHINGTON (Wire) — {body}"
+    app.sidebar.file_uploader[0].set_value([("wire-copy.md", copy.encode(), "text/markdown")])
+    app.sidebar.button[0].click().run()
+    assert not app.exception
+    app.run()  # the list is drawn before an upload is indexed, so it shows the copy from the next run on
+    listed = " ".join(plain(md.value) for md in app.sidebar.expander[0].markdown)
+    assert "same story also in: Wire 2024-11-05" in listed
+    assert "same story also in: DOD News (U.S. Department of Defense) 2024-11-04" in listed
+
+    app.chat_input[0].set_value("How many North Korean troops are in Kursk Oblast, according to the Pentagon?").run()
+    assert not app.exception
+    [answer] = assistant_messages(app)
+    captions = " ".join(plain(c.value) for c in answer.caption)
+    assert "Also published in: " in captions  # one source, with where else the story appeared
+
+
 def test_document_text_and_metadata_are_escaped_not_rendered(app: AppTest, settings: Settings) -> None:
     hostile = (
         b"---\ntitle: 'Dam ![t](https://tracker.example/p.png) [click](https://evil.example)'\n"
