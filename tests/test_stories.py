@@ -82,6 +82,15 @@ def test_copies_by_story_lists_the_other_members_only() -> None:
 # ----- a real store ---------------------------------------------------------------------------
 
 
+WIRE = make_document(
+    doc_id="wire",
+    text=REPUBLISHED,
+    title="N. Korean troops in Russia, Seoul says",
+    source="Wire",
+    published="2024-10-19",
+)
+
+
 @pytest.fixture(params=["embedded", "server"])
 def corpus(request: pytest.FixtureRequest, tmp_path: Path) -> Assistant:
     """A store (once per store mode) holding a story, an unrelated article, and a later copy."""
@@ -107,15 +116,6 @@ def corpus(request: pytest.FixtureRequest, tmp_path: Path) -> Assistant:
     later = Assistant.from_settings(settings)
     later.ingest_documents([WIRE])
     return later
-
-
-WIRE = make_document(
-    doc_id="wire",
-    text=REPUBLISHED,
-    title="N. Korean troops in Russia, Seoul says",
-    source="Wire",
-    published="2024-10-19",
-)
 
 
 def test_a_republished_story_is_grouped_at_ingest_and_the_list_shows_it(corpus: Assistant) -> None:
@@ -154,17 +154,7 @@ def test_an_answer_counts_the_copies_as_one_source_and_lists_where_each_appeared
 
 
 def test_a_story_stays_grouped_when_unchanged_and_a_rewrite_leaves_the_group(corpus: Assistant) -> None:
-    again = corpus.ingest_documents(
-        [
-            make_document(
-                doc_id="wire",
-                text=REPUBLISHED,
-                title="N. Korean troops in Russia, Seoul says",
-                source="Wire",
-                published="2024-10-19",
-            )
-        ]
-    )
+    again = corpus.ingest_documents([WIRE])
     assert again.unchanged == ["wire"]
     rewritten = "Officials in Kyiv said North Korean troops had reached the Kursk region and would fight soon."
     corpus.ingest_documents([make_document(doc_id="wire", text=rewritten, title="Kursk", source="Wire")])
