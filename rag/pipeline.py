@@ -136,6 +136,7 @@ class Assistant:
             else None
         )
         self._term_stats: tuple[int, TermStats] | None = None
+        self._stories: tuple[int, StoryIndex] | None = None  # (store size it was read at, index)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Assistant:
@@ -223,7 +224,7 @@ class Assistant:
             pending.append((document, chunks, stored is None))
         total = sum(len(chunks) for _, chunks, _ in pending)
         done = 0
-        stories = StoryIndex(self.store.story_signatures()) if pending else None
+        stories = self._story_index() if pending else None
         for group in _embedding_groups(pending):
             vectors = self.chunk_vectors([(document, chunks) for document, chunks, _ in group])
             for (document, chunks, is_new), document_vectors in zip(group, vectors):
@@ -236,6 +237,17 @@ class Assistant:
             if progress:
                 progress(done, total)
         self.store.settle()
+        if stories is not None:
+            self._stories = (self.store.count(), stories)  # it has seen every document just stored
+
+    def _story_index(self) -> StoryIndex:
+        """The stored documents' signatures, read once and then kept in step with this
+        Assistant's own ingests; read again when the store's size changed otherwise (a removal,
+        another process), so adding one document does not read every document's signature."""
+        count = self.store.count()
+        if self._stories is None or self._stories[0] != count:
+            self._stories = (count, StoryIndex(self.store.story_signatures()))
+        return self._stories[1]
 
     def chunk_vectors(self, documents: Sequence[tuple[Document, Sequence[Chunk]]]) -> list[list[list[float]]]:
         """Per document, the vectors of its chunks: each chunk's text embedded, with a share

@@ -169,3 +169,19 @@ def _environment(settings: Settings) -> dict[str, str]:
         "CITELINE_CHROMA_URL": settings.chroma_url,
         "CITELINE_COLLECTION": settings.collection,
     }
+
+
+def test_signatures_read_once_are_read_again_after_another_process_wrote(corpus: Assistant) -> None:
+    weather = (
+        "A winter storm brought heavy snow to the Korean peninsula on Sunday, closing schools and "
+        "cancelling more than two hundred flights at Incheon airport. Forecasters said up to thirty "
+        "centimetres could fall in mountain areas by Monday morning, and the government urged drivers "
+        "to stay off the roads. Power was cut to several thousand homes east of Seoul overnight."
+    )
+    other_process = Assistant(corpus.settings, embedder=corpus.embedder)  # its own store handle
+    other_process.ingest_documents([make_document(doc_id="storm", text=weather, title="Storm", source="Paper")])
+    # `corpus` read the signatures before that write; its next ingest must see the new story.
+    corpus.ingest_documents(
+        [make_document(doc_id="storm-copy", text="SEOUL (Wire) — " + weather, title="Snow in Korea", source="Wire")]
+    )
+    assert {d.doc_id: d.story for d in corpus.documents()}["storm-copy"] == "storm"
