@@ -304,9 +304,11 @@ class Assistant:
         return problems
 
     def warm_up(self) -> None:
-        """Load the model and the corpus term statistics now, so the first question is not slow."""
+        """Load the model, the corpus term statistics and the stories' signatures now, so the
+        first question and the first upload are not slow."""
         self.embedder.load()
         self._refresh_term_stats()
+        self._story_index()
 
     def idf(self, term: str) -> float:
         """IDF of a stemmed term over the stored chunks (as of the last question)."""
@@ -349,8 +351,11 @@ class Assistant:
         """Remove one document from the store; returns how many chunks it had (0: no such id)."""
         self._term_stats = None
         with self.store.writing():
+            stories = self._story_index()
             removed = self.store.delete_document(doc_id)
             self.store.settle()
+        stories.forget(doc_id)
+        self._stories = (self.store.count(), stories)
         return removed
 
     # ----- questions --------------------------------------------------------------------------

@@ -78,6 +78,11 @@ class StoryIndex:
         self._entries[doc_id] = (story, minhash)
         self._lsh.insert(doc_id, minhash)
 
+    def forget(self, doc_id: str) -> None:
+        """Drop a removed document, so that no later document joins its story through it."""
+        if self._entries.pop(doc_id, None) is not None:
+            self._lsh.remove(doc_id)
+
     def story_for(self, doc_id: str, values: np.ndarray) -> str:
         """The story of the most similar other document, if it is a copy, else `doc_id`; the
         document is then remembered, so later documents in the same batch can copy it."""

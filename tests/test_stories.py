@@ -185,3 +185,10 @@ def test_signatures_read_once_are_read_again_after_another_process_wrote(corpus:
         [make_document(doc_id="storm-copy", text="SEOUL (Wire) — " + weather, title="Snow in Korea", source="Wire")]
     )
     assert {d.doc_id: d.story for d in corpus.documents()}["storm-copy"] == "storm"
+
+
+def test_a_removed_document_no_longer_gathers_copies() -> None:
+    index = StoryIndex()
+    index.story_for("original", signature(STORY))
+    index.forget("original")
+    assert index.story_for("copy", signature(REPUBLISHED)) == "copy"
