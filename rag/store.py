@@ -521,9 +521,8 @@ class ChunkStore:
 
     def search(self, vector: Sequence[float], k: int, where: SearchFilter | None = None) -> list[Passage]:
         """The k chunks closest to the vector among those the filter allows, best first, scored
-        by cosine similarity."""
-        if self.count() == 0:
-            return []
+        by cosine similarity. (Chroma answers an empty collection with no results, so the store's
+        size is not asked for first: that costs as much as the search.)"""
         result = self.collection.query(
             query_embeddings=[list(vector)],  # type: ignore[arg-type]
             n_results=k,
