@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import bm25s
@@ -10,6 +13,7 @@ import pytest
 
 from rag.lexical import terms
 from rag.lexical_index import LexicalIndex, LexicalRow, RowFilter
+from tests.conftest import ROOT
 
 TEXTS = {
     "a": "North Korea sent 1,500 troops to Russia for training, the NIS said.",
@@ -141,6 +145,9 @@ def test_a_deeper_search_starts_with_what_a_shallower_one_returned_even_with_tie
 def _compact_repeatedly(folder: str, name: str, rounds: int) -> None:
     """One process's writer: add its own rows, fold them into a saved base, reopen, search."""
     texts = {f"{name}-{key}": text for key, text in TEXTS.items()}
+    Path(f"{folder}.{name}.ready").touch()
+    while not Path(f"{folder}.go").exists():  # start together, so that the two really overlap
+        time.sleep(0.005)
     for _ in range(rounds):
         index = LexicalIndex(Path(folder))
         index.add(_rows(texts))
@@ -150,17 +157,23 @@ def _compact_repeatedly(folder: str, name: str, rounds: int) -> None:
 
 
 def test_processes_compacting_one_folder_at_once_never_break_each_others_base(tmp_path: Path) -> None:
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
+    folder = str(tmp_path / "lexical")
     workers = [
-        context.Process(target=_compact_repeatedly, args=(str(tmp_path / "lexical"), name, 15)) for name in "ab"
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                f"from tests.test_lexical_index import _compact_repeatedly; _compact_repeatedly({folder!r}, {name!r}, 30)",
+            ],
+            cwd=ROOT,
+        )
+        for name in "ab"
     ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=240)
-    assert [worker.exitcode for worker in workers] == [0, 0]
+    deadline = time.monotonic() + 120
+    while not all(Path(f"{folder}.{name}.ready").exists() for name in "ab") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    Path(f"{folder}.go").touch()
+    assert [worker.wait(timeout=240) for worker in workers] == [0, 0]
     final = LexicalIndex(tmp_path / "lexical")
     # A complete base as the last writer saw it: its own rows, and the other's once it had saved some.
     assert final.pending == 0 and final.search(QUERY, 3)
