@@ -280,6 +280,12 @@ class ChunkStore:
     def _client(self) -> ClientAPI:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
+        from chromadb.utils.embedding_functions import register_embedding_function
+
+        # Chroma rebuilds a stored collection's embedding function by name when it reads the
+        # collection's schema (on every write to a store another process created); unregistered,
+        # it warned "Could not reconstruct embedding function" on stderr.
+        register_embedding_function(_ChromaEmbeddingFunction)
 
         if self.settings.chroma_url:
             url = urlsplit(self.settings.chroma_url)

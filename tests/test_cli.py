@@ -198,3 +198,24 @@ def test_import_reads_jsonl_articles_reports_bad_lines_and_resumes(
 def test_import_of_a_missing_file_says_what_to_give(cli_env: Settings, tmp_path: Path, capsys) -> None:
     assert main(["import", str(tmp_path / "nothing.jsonl")]) == 2
     assert "no such file; give a .jsonl file with one article per line" in capsys.readouterr().err
+
+
+def test_writing_to_a_store_another_process_made_prints_no_chroma_warning(cli_env: Settings, tmp_path: Path) -> None:
+    env = {**os.environ, "CITELINE_STORE_DIR": str(cli_env.store_dir), "CITELINE_CORPUS_DIR": str(cli_env.corpus_dir)}
+
+    def run_import(rows: list[object], name: str) -> subprocess.CompletedProcess[str]:
+        path = write_articles(tmp_path / name, rows)
+        return subprocess.run(
+            [sys.executable, "-m", "rag", "import", str(path)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    first = run_import(ARTICLES[:1], "first.jsonl")
+    assert first.returncode == 0, first.stderr
+    second = run_import(ARTICLES[1:], "second.jsonl")  # a new process writing to the stored collection
+    assert second.returncode == 0, second.stderr
+    assert "Warning" not in second.stderr and "Could not reconstruct" not in second.stderr
