@@ -240,11 +240,12 @@ class Assistant:
         if stories is not None:
             self._stories = (self.store.count(), stories)  # it has seen every document just stored
 
-    def _story_index(self) -> StoryIndex:
+    def _story_index(self, count: int | None = None) -> StoryIndex:
         """The stored documents' signatures, read once and then kept in step with this
-        Assistant's own ingests; read again when the store's size changed otherwise (a removal,
-        another process), so adding one document does not read every document's signature."""
-        count = self.store.count()
+        Assistant's own ingests; read again when the store's size (`count`, asked for when not
+        given) changed otherwise (a removal, another process), so adding one document does not
+        read every document's signature."""
+        count = self.store.count() if count is None else count
         if self._stories is None or self._stories[0] != count:
             self._stories = (count, StoryIndex(self.store.story_signatures()))
         return self._stories[1]
@@ -317,9 +318,10 @@ class Assistant:
         assert self._term_stats is not None
         return self._term_stats[1].idf(term)
 
-    def _refresh_term_stats(self) -> None:
-        """Rebuild term statistics when the store changed size (e.g. another process ingested)."""
-        count = self.store.count()
+    def _refresh_term_stats(self, count: int | None = None) -> None:
+        """Rebuild term statistics when the store changed size (e.g. another process ingested);
+        `count` is the store's size when the caller has just asked for it."""
+        count = self.store.count() if count is None else count
         if self._term_stats is None or self._term_stats[0] != count:
             self._term_stats = (count, TermStats.from_texts(self.store.texts()))
 
@@ -378,10 +380,12 @@ class Assistant:
         if not question:
             raise ValueError("The question is empty: type a question about the documents.")
         began = time.perf_counter()
-        self._refresh_term_stats()
+        size = self.store.count()
+        self._refresh_term_stats(size)
         query = self.standalone_query(question, history)
         passages = self.retriever.retrieve(query, where=self.settings.search_filter() if where is None else where)
-        passages = self.store.with_story_copies(self.store.with_neighbours(passages))
+        passages = self.store.with_neighbours(passages)
+        passages = self.store.with_story_copies(passages, self._story_index(size).has_copies)
         retrieved = time.perf_counter()
         avoid = figures_already_given(question, history)
         if self.generator is not None:

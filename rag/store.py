@@ -6,7 +6,7 @@ and content hash, so incremental ingest and the document list need no second dat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -561,10 +561,11 @@ class ChunkStore:
             for p in passages
         ]
 
-    def with_story_copies(self, passages: Sequence[Passage]) -> list[Passage]:
+    def with_story_copies(self, passages: Sequence[Passage], has_copies: Callable[[str], bool]) -> list[Passage]:
         """The passages, each listing in `copies` the other stored documents of its story (one
-        lookup): an answer counts a republished story as one source and shows where it appeared."""
-        members = self.story_documents(p.chunk.story for p in passages if p.chunk.story)
+        lookup, made only when `has_copies` says some passage's story has other documents): an
+        answer counts a republished story as one source and shows where it appeared."""
+        members = self.story_documents(p.chunk.story for p in passages if has_copies(p.chunk.story))
         enriched = []
         for passage in passages:
             known = {passage.chunk.doc_id, *(c.doc_id for c in passage.copies)}

@@ -5,6 +5,7 @@ source."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,7 @@ class StoryIndex:
 
         self._lsh: MinHashLSH = MinHashLSH(threshold=CANDIDATE_SIMILARITY, num_perm=PERMUTATIONS)
         self._entries: dict[str, tuple[str, MinHash]] = {}
+        self._sizes: Counter[str] = Counter()  # documents per story
         for doc_id, story, values in known:
             self._insert(doc_id, story, values)
 
@@ -73,15 +75,21 @@ class StoryIndex:
         from datasketch import MinHash
 
         minhash = MinHash(num_perm=PERMUTATIONS, seed=SEED, scheme=SCHEME, hashvalues=values)
-        if doc_id in self._entries:
-            self._lsh.remove(doc_id)
+        self.forget(doc_id)
         self._entries[doc_id] = (story, minhash)
+        self._sizes[story] += 1
         self._lsh.insert(doc_id, minhash)
 
     def forget(self, doc_id: str) -> None:
         """Drop a removed document, so that no later document joins its story through it."""
-        if self._entries.pop(doc_id, None) is not None:
+        entry = self._entries.pop(doc_id, None)
+        if entry is not None:
             self._lsh.remove(doc_id)
+            self._sizes[entry[0]] -= 1
+
+    def has_copies(self, story: str) -> bool:
+        """Whether more than one known document belongs to the story."""
+        return self._sizes[story] > 1
 
     def story_for(self, doc_id: str, values: np.ndarray) -> str:
         """The story of the most similar other document, if it is a copy, else `doc_id`; the
