@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import streamlit as st
 
+from rag.answer_model import AnswerModelError
 from rag.citations import escape_markdown, highlight_segments
 from rag.config import Settings
 from rag.embeddings import EmbeddingModelError
@@ -178,7 +179,9 @@ def main() -> None:
     settings = Settings()
     try:
         assistant, startup_failures = get_assistant(settings.model_dump_json(), settings)
-    except (StoreMismatchError, StoreBusyError, EmbeddingModelError, LLMConfigError, ValueError) as error:
+    except (
+        StoreMismatchError, StoreBusyError, EmbeddingModelError, AnswerModelError, LLMConfigError, ValueError
+    ) as error:
         st.error(escape_markdown(str(error)))
         st.stop()
     where = render_sidebar(assistant, settings, startup_failures)

@@ -36,6 +36,19 @@ def _parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, help="first N questions only, indexing only the documents they name"
     )
     parser.add_argument(
+        "--stride",
+        type=int,
+        default=1,
+        help="every N-th question only, indexing only the documents they name (python -m eval.train_answerer uses 2)",
+    )
+    parser.add_argument(
+        "--questions-from",
+        default="",
+        metavar="YYYY-MM-DD",
+        help="ask only the questions dated on or after this day (the validation split of realtimeqa-2024 is "
+        "2024-09-01); all the documents are still indexed",
+    )
+    parser.add_argument(
         "--configs",
         default=None,
         help="comma-separated: citeline,bm25,dense,langchain (the default), and citeline-llamacpp, "
@@ -100,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parse_config_names,
         unthresholded,
     )
-    from eval.datasets import DatasetFormatError, load_dataset
+    from eval.datasets import DatasetFormatError, asked_from, every_nth, load_dataset
     from eval.llm_server import ServerError
     from eval.metrics import summarise
     from eval.report import write_report
@@ -109,12 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     settings = Settings()
-    if args.limit is not None and args.limit < 1:
-        print("error: --limit must be at least 1", file=sys.stderr)
+    if (args.limit is not None and args.limit < 1) or args.stride < 1:
+        print("error: --limit and --stride must be at least 1", file=sys.stderr)
         return 2
     try:
         names = parse_config_names(args.configs, needed=["citeline"] if args.calibrate else [])
-        dataset = load_dataset(args.dataset, args.corpus or settings.corpus_dir, args.limit)
+        dataset = every_nth(load_dataset(args.dataset, args.corpus or settings.corpus_dir, args.limit), args.stride)
     except (ConfigError, DatasetFormatError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -133,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.rebuild_index:
             discard_indexes(dataset, args.index_dir)
         configurations = build_configurations(dataset, settings, names, args.index_dir)
+        if args.questions_from:
+            dataset = asked_from(dataset, args.questions_from)
         in_corpus = answers_in_corpus(dataset)
         runs = [run(configuration, dataset.questions, in_corpus) for configuration in configurations]
 
@@ -155,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "commit": git_commit(),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "limit": args.limit,
+        "stride": args.stride,
+        "questions_from": args.questions_from,
         "settings": _settings_for_report(settings),
         "questions": len(dataset.questions),
         "documents": len(dataset.documents),
@@ -187,7 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if calibration:
         print(
             f"calibrated answer_min_score {calibration['answer_min_score']} "
-            f"(accuracy {calibration['accuracy_at_threshold']}); current {settings.answer_min_score}"
+            f"(accuracy {calibration['accuracy_at_threshold']}); "
+            f"current {settings.answer_min_score or 'the threshold chosen with the scorer'}"
         )
     print(f"report: {_shown_path(out / 'report.md')}")
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +159,21 @@ def load_dataset(path: Path, corpus_dir: Path, limit: int | None = None) -> Data
     if not documents:
         raise DatasetFormatError(f"{path}: the dataset has no documents to index")
     return Dataset(name=name, documents=tuple(documents), questions=tuple(questions), failed=tuple(failed))
+
+
+def every_nth(dataset: Dataset, n: int) -> Dataset:
+    """Every n-th question (the first, the n+1-th, ...) and only the documents they name, when
+    every question names its documents: the whole period's weeks at about 1/n of the indexing cost."""
+    if n == 1:
+        return dataset
+    questions = dataset.questions[::n]
+    named = {doc_id for question in questions for doc_id in question.doc_ids}
+    if not all(question.doc_ids for question in questions):
+        return replace(dataset, questions=questions)
+    return replace(dataset, questions=questions, documents=tuple(d for d in dataset.documents if d.id in named))
+
+
+def asked_from(dataset: Dataset, first_date: str) -> Dataset:
+    """Only the questions dated on or after `first_date` (ISO); the documents are kept, so the
+    same index serves (a validation split asked over the whole period's articles)."""
+    return replace(dataset, questions=tuple(q for q in dataset.questions if q.date.replace("/", "-") >= first_date))

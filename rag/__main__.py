@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag.answer_model import AnswerModelError
 from rag.config import Settings
 from rag.embeddings import EmbeddingModelError
 from rag.llm import LLMConfigError
@@ -273,7 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list":
             return _list(settings)
         return _remove(args, settings)
-    except (StoreMismatchError, StoreBusyError, EmbeddingModelError, LLMConfigError, ValueError) as error:
+    except (
+        StoreMismatchError, StoreBusyError, EmbeddingModelError, AnswerModelError, LLMConfigError, ValueError
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -3,49 +3,38 @@ sentences that best answer the question, cites them, and declines when none is g
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from rag.chunking import sentence_spans
+from rag import answer_features, answer_model, answer_spans
+from rag.answer_features import Candidate, CandidateFacts
+from rag.answer_model import AnswerModel
+from rag.answer_types import expected_type, figures_in, new_typed_spans, typed_spans
 from rag.embeddings import Embedder
-from rag.lexical import STOPWORDS, TOKEN, acronym_expansions, present_terms, stem, terms
-from rag.safety import looks_like_instructions
+from rag.lexical import terms
 from rag.types import Answer, Citation, Passage
+
+__all__ = [
+    "DIFFERING_FIGURES",
+    "REFUSAL",
+    "CandidateTable",
+    "ExtractiveAnswerer",
+    "ScoredSentence",
+    "attribution",
+    "expected_type",
+    "figures_in",
+    "quoted",
+    "typed_spans",
+]
 
 REFUSAL = "I could not find an answer to that in the documents I have."
 DIFFERING_FIGURES = "The sources give different figures:"
-
-_AMOUNT = r"\$?\d(?:[\d,.]*\d)?"
-_SCALE = r"(?:\s?%|\s?(?:percent|million|billion|trillion|thousand|hundred)\b)"
-# A quantity: optional hedge, a number with optional scale, an optional range, and the next word
-# as a possible unit ("1,500 soldiers"); a unit that is a stopword ("12 were") is trimmed later.
-_NUMBER = re.compile(
-    r"(?<![\w.-])(?:(?i:about|around|approximately|nearly|almost|some|over|under|more than|fewer than|"
-    r"less than|up to|at least) )?"
-    rf"(?P<value>{_AMOUNT})(?P<scale>{_SCALE})?(?:\s(?:to|and|or|-)\s{_AMOUNT}{_SCALE}?)?"
-    r"(?:\s(?P<unit>[a-z][a-z-]+))?"
-)
-_YEAR = re.compile(r"(?:19|20)\d\d")
-_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
-_DATE = re.compile(
-    rf"\b(?:(?:{_MONTHS})\s+\d{{1,2}}(?:,\s*\d{{4}})?|\d{{1,2}}\s+(?:{_MONTHS})(?:\s+\d{{4}})?|(?:{_MONTHS})\s+\d{{4}}"
-    rf"|(?:in |since |by )?(?:19|20)\d{{2}}|(?:in |since |by |last |next |this )(?:{_MONTHS})|(?:last|next|this) (?:week|month|year)|today|yesterday"
-    rf"|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday))\b"
-)
-# Runs of capitalised words; a possessive ends a run ("Russia’s Kursk" is not one name).
-_CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z.-]+(?:\s+[A-Z][a-zA-Z.-]+)*")
-_SPEECH_VERBS = r"(?:said|says|told|stated|announced|added|wrote|warned|claimed)"
-_SPEECH = re.compile(rf"^[,\s]*(?:also\s+|\w+ly\s+)?{_SPEECH_VERBS}\b")
-_SPEECH_BEFORE = re.compile(rf"\b{_SPEECH_VERBS},?\s*$")
-# "Who said ...?" asks for the speaker; "Who is the official who said ...?" does not.
-_WHO_SAID = re.compile(rf"^\s*who\s+(?:has\s+|had\s+)?{_SPEECH_VERBS}\b", re.IGNORECASE)
-# Words that follow a number without being its unit.
-_NOT_UNITS = frozenset("including while because since until like per than".split())
 
 
 def quoted(sentence: str) -> str:
@@ -57,101 +46,6 @@ def quoted(sentence: str) -> str:
 def attribution(citation: Citation) -> str:
     """Who said it and when, for an answer that sets sources side by side: "DOD News, 2024-11-04"."""
     return f"{citation.source or citation.title or citation.doc_id}, {citation.published or 'undated'}"
-
-
-def named_terms(question: str) -> set[str]:
-    """Stemmed names in the question (capitalised words after its first: "NIS", "Austin"):
-    who said a figure, or what it is about."""
-    words = TOKEN.findall(question)[1:]
-    return {stem(w) for w in words if w[:1].isupper() and w.lower() not in STOPWORDS}
-
-
-def question_weights(question: str, idf: Callable[[str], float]) -> dict[str, float]:
-    """Content terms of the question with IDF weights: rare terms ('NIS', 'killed') decide."""
-    return {term: idf(term) for term in terms(question)}
-
-
-def lexical_coverage(
-    weights: dict[str, float], text: str, expansions: dict[str, frozenset[str]] | None = None
-) -> float:
-    """IDF-weighted share of the question's terms that occur in the text (0..1); an acronym
-    also counts where its spelled-out name does (see rag.lexical.present_terms)."""
-    total = sum(weights.values())
-    if not total:
-        return 0.0
-    present = present_terms(text, expansions)
-    return sum(w for t, w in weights.items() if t in present) / total
-
-
-def expected_type(question: str) -> str | None:
-    """What kind of answer the question wants: 'number', 'date', 'name', or None."""
-    q = question.lower()
-    if re.search(r"\bhow (many|much)\b|\bwhat (number|percentage|share|amount)\b|\bhow (large|big|far|long|old)\b", q):
-        return "number"
-    if re.search(r"\bwhen\b|\bwhat (year|date|day|month)\b|\bwhich (year|date|day|month)\b", q):
-        return "date"
-    if re.search(r"\bwho(m|se)?\b", q):
-        return "name"
-    return None
-
-
-def typed_spans(kind: str, sentence: str, question: str) -> list[tuple[int, int]]:
-    """Spans in the sentence that could be an answer of the given kind (and are not in the question)."""
-    asked = {stem(t) for t in TOKEN.findall(question)}
-    if kind == "number":
-        return _number_spans(sentence, asked, wants_year=bool(re.search(r"\byears?\b", question, re.IGNORECASE)))
-    pattern = _DATE if kind == "date" else _CAPITALISED
-    speaker_asked = kind == "name" and bool(_WHO_SAID.search(question))
-    spans = []
-    for match in pattern.finditer(sentence):
-        new_words = {stem(t) for t in TOKEN.findall(match.group(0))} - asked
-        if kind == "name" and not _looks_like_a_name(sentence, match, len(new_words), speaker_asked):
-            continue
-        if new_words:
-            end = match.end()
-            if kind == "name" and sentence[end - 1] == "." and not sentence[end:].strip():
-                end -= 1  # the sentence's full stop, not part of the name
-            spans.append((match.start(), end))
-    return spans
-
-
-def _number_spans(sentence: str, asked: set[str], wants_year: bool) -> list[tuple[int, int]]:
-    spans = []
-    for match in _NUMBER.finditer(sentence):
-        if not wants_year and not match.group("scale") and _YEAR.fullmatch(match.group("value")):
-            continue  # "In 2023, 40 people died": 2023 is not the count
-        end = match.end()
-        unit = match.group("unit")
-        if unit and (match.group("scale") or unit in STOPWORDS or unit in _NOT_UNITS):
-            end = match.start("unit") - 1
-        if {stem(t) for t in TOKEN.findall(sentence[match.start() : end])} - asked:
-            spans.append((match.start(), end))
-    return spans
-
-
-def figures_in(texts: Iterable[str]) -> frozenset[str]:
-    """The numbers in the texts, normalised as the answerer compares them ('1,500' -> '1500')."""
-    return frozenset(stem(t) for text in texts for t in TOKEN.findall(text) if t[:1].isdigit())
-
-
-def _new_typed_spans(kind: str, sentence: str, question: str, avoided: frozenset[str]) -> list[tuple[int, int]]:
-    """typed_spans without those that give a figure in `avoided` (already given in the conversation)."""
-    spans = typed_spans(kind, sentence, question)
-    if not avoided:
-        return spans
-    return [(s, e) for s, e in spans if not figures_in([sentence[s:e]]) & avoided]
-
-
-def _looks_like_a_name(sentence: str, match: re.Match[str], new_words: int, speaker_asked: bool) -> bool:
-    """A person or organisation: two or more new capitalised words ("Sabrina Singh"), or one
-    new word right before or after a speech verb ("Ryder said", "said Singh"). When the
-    question asks who said something, only a name next to a speech verb will do."""
-    before = sentence[max(0, match.start() - 12) : match.start()]
-    after = sentence[match.end() : match.end() + 24]
-    next_to_speech = bool(_SPEECH.search(after) or _SPEECH_BEFORE.search(before))
-    if speaker_asked:
-        return new_words >= 1 and next_to_speech
-    return new_words >= 2 or (new_words == 1 and next_to_speech)
 
 
 @dataclass(frozen=True)
@@ -166,85 +60,74 @@ class ScoredSentence:
     semantic: float
     lexical: float
     has_type: bool
-    score: float
+    score: float  # the learned probability that the sentence answers the question
     named: frozenset[str] = frozenset()  # the question's names found in the sentence or around it
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    passage_rank: int
-    doc_id: str
-    start: int
-    end: int
-    text: str
-    context: str  # the document title and the neighbouring sentences in the passage
-    following: str  # the next sentence in the passage, if any
-
-
-def _candidates(passages: Sequence[Passage]) -> list[_Candidate]:
-    """Every distinct sentence of the passages (overlapping chunks repeat some), best passage
-    first, each with its neighbouring sentences as context."""
-    found: dict[tuple[str, int], _Candidate] = {}
-    for rank, passage in enumerate(passages):
-        chunk = passage.chunk
-        spans = sentence_spans(chunk.text)
-        for i, (s, e) in enumerate(spans):
-            if looks_like_instructions(chunk.text[s:e]):
-                continue  # text addressed to an AI assistant is never quoted as an answer
-            # At the passage's edges the neighbour comes from the adjacent chunk, when known.
-            before = chunk.text[spans[i - 1][0] : spans[i - 1][1]] if i > 0 else passage.before
-            after = chunk.text[spans[i + 1][0] : spans[i + 1][1]] if i + 1 < len(spans) else passage.after
-            found.setdefault(
-                (chunk.doc_id, chunk.start + s),
-                _Candidate(
-                    rank,
-                    chunk.doc_id,
-                    chunk.start + s,
-                    chunk.start + e,
-                    chunk.text[s:e],
-                    f"{chunk.title}\n{before}\n{after}",
-                    after,
-                ),
-            )
-    return list(found.values())
 
 
 def _uniform_idf(term: str) -> float:
     return 1.0
 
 
+@dataclass(frozen=True)
+class CandidateTable:
+    """The candidate sentences of one question's passages and their features, as the scorer
+    reads them (also what eval.train_answerer fits the scorer on)."""
+
+    found: list[Candidate]
+    rows: np.ndarray
+    facts: list[CandidateFacts]
+
+
+ModelSource = Callable[[], AnswerModel]
+# The hand-set score's refusal threshold, calibrated on the seed set by earlier versions.
+HAND_MIN_SCORE = 0.466
+
+
 class ExtractiveAnswerer:
     """Quotes the best-supported sentences from the passages, with [n] citations.
 
-    A sentence's support mixes its embedding similarity to the question with the IDF-weighted
-    share of the question's terms found in it (and, at a lower weight, in its neighbours and the
-    document title), and is discounted when it lacks the kind of answer asked for (a number for
-    "how many", a date for "when"). The best support decides between answering and declining.
+    Each sentence of the passages gets the probability that it answers the question from the
+    learned answer scorer (rag.answer_model), which reads its similarity to the question, the
+    question's terms it and its neighbours hold, whether it has the kind of answer asked for,
+    its passage's rank and more (rag.answer_features). The best probability decides between
+    answering and declining, against the threshold chosen with the model on held-out questions.
     """
 
-    SEMANTIC_WEIGHT = 0.4
-    CONTEXT_WEIGHT = 0.35
     SENTENCE_CACHE = 20_000  # sentence vectors kept between questions (about 30 MB)
-    MISSING_TYPE_PENALTY = 0.6
-    COMPLETED_BY_NEXT_PENALTY = 0.9
     FIGURE_SUPPORT = 0.8  # another figure is listed when its sentence is this well supported
     MAX_FIGURES = 4
 
     def __init__(
         self,
         embedder: Embedder,
-        min_score: float,
+        min_score: float | None,
         max_sentences: int,
         idf: Callable[[str], float] = _uniform_idf,
+        model: ModelSource | None = None,
+        scorer: str = "learned",
     ) -> None:
+        """`min_score` None takes the refusal threshold chosen with the model; `model` gives
+        the scorer (default: the shipped one, loaded on first use)."""
         self.embedder = embedder
-        self.min_score = min_score
+        self._min_score = min_score
+        self.scorer = scorer
         self.max_sentences = max_sentences
         self.idf = idf
+        self._model_source = model or functools.partial(answer_model.load, embedder.model_name)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
-    def _sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
+    @property
+    def model(self) -> AnswerModel:
+        return self._model_source()
+
+    @property
+    def min_score(self) -> float:
+        if self._min_score is not None:
+            return self._min_score
+        return self.model.threshold if self.scorer == "learned" else HAND_MIN_SCORE
+
+    def _sentence_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Vectors of the sentences, embedding only those not seen in recent questions: the
         same passages come back for related questions, and embedding them is most of the
         answering time. Shared by the chat's sessions, hence the lock (held while embedding:
@@ -254,12 +137,23 @@ class ExtractiveAnswerer:
             if missing:
                 for text, vector in zip(missing, self.embedder.embed(missing)):
                     self._cache[text] = np.asarray(vector, dtype=np.float32)
-            rows = [self._cache[text] for text in texts]
+            found = {text: self._cache[text] for text in texts}
             for text in texts:
                 self._cache.move_to_end(text)
             while len(self._cache) > self.SENTENCE_CACHE:
                 self._cache.popitem(last=False)
-        return np.stack(rows)
+        return found
+
+    def candidate_table(self, question: str, passages: Sequence[Passage], avoid: Sequence[str] = ()) -> CandidateTable:
+        """Every distinct sentence of the passages with its features (rag.answer_features)."""
+        found = answer_features.candidates(passages)
+        if not found:
+            return CandidateTable([], np.zeros((0, len(answer_features.FEATURES))), [])
+        question_vector = np.asarray(self.embedder.embed_query(question))
+        vectors = self._sentence_vectors(answer_features.texts_to_embed(found))
+        seen = answer_features.view(question, passages, self.idf, figures_in(avoid))
+        rows, facts = answer_features.features(seen, found, passages, question_vector, vectors)
+        return CandidateTable(found, rows, facts)
 
     def score_sentences(
         self, question: str, passages: Sequence[Passage], avoid: Sequence[str] = ()
@@ -268,44 +162,22 @@ class ExtractiveAnswerer:
 
         Figures in `avoid` (already given earlier in the conversation) do not count as answers.
         """
-        avoided = figures_in(avoid)
-        candidates = _candidates(passages)
-        if not candidates:
+        table = self.candidate_table(question, passages, avoid)
+        if not table.found:
             return []
-        question_vector = np.asarray(self.embedder.embed_query(question))
-        similarities = self._sentence_vectors([c.text for c in candidates]) @ question_vector
-        weights = question_weights(question, self.idf)
-        # Acronyms the passages spell out: "NIS" also matches "its national intelligence agency".
-        expansions = acronym_expansions(p.chunk.text for p in passages)
-        kind = expected_type(question)
-        names = named_terms(question)
-        scored = []
-        for candidate, similarity in zip(candidates, similarities):
-            own = lexical_coverage(weights, candidate.text, expansions)
-            around = lexical_coverage(weights, f"{candidate.text}\n{candidate.context}", expansions)
-            lexical = (1 - self.CONTEXT_WEIGHT) * own + self.CONTEXT_WEIGHT * around
-            has_type = kind is None or bool(_new_typed_spans(kind, candidate.text, question, avoided))
-            score = self.SEMANTIC_WEIGHT * float(similarity) + (1 - self.SEMANTIC_WEIGHT) * lexical
-            if not has_type:
-                # Answers often take two sentences: "...the press secretary said." "Ryder added..."
-                completed = kind is not None and bool(_new_typed_spans(kind, candidate.following, question, avoided))
-                score *= self.COMPLETED_BY_NEXT_PENALTY if completed else self.MISSING_TYPE_PENALTY
-            scored.append(
-                ScoredSentence(
-                    candidate.passage_rank,
-                    candidate.doc_id,
-                    candidate.start,
-                    candidate.end,
-                    candidate.text,
-                    float(similarity),
-                    lexical,
-                    has_type,
-                    score,
-                    frozenset(names & present_terms(f"{candidate.text}\n{candidate.context}", expansions)),
-                )
+        if self.scorer == "learned":
+            probabilities = self.model.probabilities(table.rows)
+        else:
+            probabilities = np.array([f.hand_score for f in table.facts])
+        scored = [
+            ScoredSentence(
+                c.passage_rank, c.doc_id, c.start, c.end, c.text, f.semantic, f.lexical, f.has_type, float(p), f.named
             )
+            for c, f, p in zip(table.found, table.facts, probabilities)
+        ]
         scored.sort(key=lambda s: (-s.score, s.passage_rank, s.start))
         return scored
+
 
     def answer(self, question: str, passages: Sequence[Passage], avoid: Sequence[str] = ()) -> Answer:
         """Quote and cite the best-supported sentences, or decline; `avoid` as in score_sentences.
@@ -352,6 +224,7 @@ class ExtractiveAnswerer:
             if candidate not in chosen and candidate.score >= 0.9 * best and candidate.has_type:
                 chosen.append(candidate)
         short = next((a for a in (self._short_answer(question, c.text, avoided) for c in chosen) if a), "")
+        short = short or self.best_span(question, chosen[0].text)
         chosen.sort(key=lambda s: (s.passage_rank, s.start))
         citations = [self.cite(n, sentence, passages) for n, sentence in enumerate(chosen, start=1)]
         return Answer(
@@ -407,6 +280,19 @@ class ExtractiveAnswerer:
         following = min(after, key=lambda s: s.start, default=None)
         return following if following is not None and following.has_type else None
 
+    def best_span(self, question: str, sentence: str) -> str:
+        """The span of the sentence the span scorer rates most likely to be the answer (a name,
+        a figure, a noun phrase), or "" when none is likely enough."""
+        spans = answer_spans.candidate_spans(sentence, question)
+        if not spans:
+            return ""
+        probabilities = self.model.span_probabilities(answer_spans.span_features(question, sentence, spans))
+        best = int(np.argmax(probabilities))
+        if probabilities[best] < self.model.span_threshold:
+            return ""
+        start, end = spans[best]
+        return sentence[start:end]
+
     @staticmethod
     def _short_answer(question: str, sentence: str, avoided: frozenset[str] = frozenset()) -> str:
         """The number, date or name in the sentence that answers the question, when one stands out.
@@ -418,7 +304,7 @@ class ExtractiveAnswerer:
         if kind is None:
             return ""
         asked = set(terms(question))
-        spans = _new_typed_spans(kind, sentence, question, avoided)
+        spans = new_typed_spans(kind, sentence, question, avoided)
         if not spans:
             return ""
         start, end = max(spans, key=lambda span: len(set(terms(sentence[span[0] : span[1]])) - asked))

@@ -25,7 +25,7 @@ from rag.store import ChunkStore, StoredDocument, document_sources
 from rag.stories import StoryIndex
 from rag.stories import encode as encode_signature
 from rag.stories import signature as story_signature
-from rag.types import Answer, Chunk, Document, SearchFilter, Turn
+from rag.types import Answer, Chunk, Document, Passage, SearchFilter, Turn
 
 # progress(done, total) during embedding, counted in chunks
 IngestProgress = Callable[[int, int], None]
@@ -127,7 +127,11 @@ class Assistant:
         self.store = store or ChunkStore(settings, self.embedder)
         self.retriever: Retriever = retriever or build_retriever(settings, self.store, self.embedder)
         self.answerer = answerer or ExtractiveAnswerer(
-            self.embedder, settings.answer_min_score, settings.answer_max_sentences, idf=self.idf
+            self.embedder,
+            settings.answer_min_score,
+            settings.answer_max_sentences,
+            idf=self.idf,
+            scorer=settings.answer_scorer,
         )
         # None: answers are extractive. The model itself loads on the first question.
         self.generator: GenerativeAnswerer | None = (
@@ -305,9 +309,10 @@ class Assistant:
         return problems
 
     def warm_up(self) -> None:
-        """Load the model, the corpus term statistics and the stories' signatures now, so the
-        first question and the first upload are not slow."""
+        """Load the models (embedding and answer scorer), the corpus term statistics and the
+        stories' signatures now, so the first question and the first upload are not slow."""
         self.embedder.load()
+        _ = self.answerer.model
         self._refresh_term_stats()
         self._story_index()
 
@@ -383,9 +388,7 @@ class Assistant:
         size = self.store.count()
         self._refresh_term_stats(size)
         query = self.standalone_query(question, history)
-        passages = self.retriever.retrieve(query, where=self.settings.search_filter() if where is None else where)
-        passages = self.store.with_neighbours(passages)
-        passages = self.store.with_story_copies(passages, self._story_index(size).has_copies)
+        passages = self.passages(query, where, size)
         retrieved = time.perf_counter()
         avoid = figures_already_given(question, history)
         if self.generator is not None:
@@ -404,6 +407,14 @@ class Assistant:
             return replace(answer, text=text, timings_ms=timings)
 
         return stream.then(finished)
+
+    def passages(self, query: str, where: SearchFilter | None = None, size: int | None = None) -> list[Passage]:
+        """The passages the answerer reads for a standalone query: the retrieved ones, each with
+        its neighbouring sentences and its story's other documents. `size` is the store's size
+        when the caller has just asked for it."""
+        passages = self.retriever.retrieve(query, where=self.settings.search_filter() if where is None else where)
+        passages = self.store.with_neighbours(passages)
+        return self.store.with_story_copies(passages, self._story_index(size).has_copies)
 
     def standalone_query(self, question: str, history: Sequence[Turn]) -> str:
         """The question made to stand on its own: by the LLM when one is configured and the
