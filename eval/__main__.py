@@ -122,9 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     settings = Settings()
-    if (args.limit is not None and args.limit < 1) or args.stride < 1:
-        print("error: --limit and --stride must be at least 1", file=sys.stderr)
-        return 2
+    for name, value in (("--limit", args.limit), ("--stride", args.stride)):
+        if value is not None and value < 1:
+            print(f"error: {name} must be at least 1", file=sys.stderr)
+            return 2
     try:
         names = parse_config_names(args.configs, needed=["citeline"] if args.calibrate else [])
         dataset = every_nth(load_dataset(args.dataset, args.corpus or settings.corpus_dir, args.limit), args.stride)

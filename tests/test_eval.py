@@ -141,6 +141,7 @@ def test_both_llm_backends_are_evaluated_and_every_citation_they_make_resolves(
         (["--configs", "citeline,gpt"], "unknown configuration 'gpt'; choose from citeline, bm25, dense, langchain"),
         (["--dataset", "no/such/folder"], "no such dataset"),
         (["--limit", "0"], "--limit must be at least 1"),
+        (["--stride", "0"], "--stride must be at least 1"),
         (["--configs", "bm25", "--calibrate"], "needs the citeline configuration; add it to --configs"),
     ],
 )
