@@ -9,6 +9,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -86,11 +87,12 @@ HAND_MIN_SCORE = 0.466
 class ExtractiveAnswerer:
     """Quotes the best-supported sentences from the passages, with [n] citations.
 
-    Each sentence of the passages gets the probability that it answers the question from the
-    learned answer scorer (rag.answer_model), which reads its similarity to the question, the
-    question's terms it and its neighbours hold, whether it has the kind of answer asked for,
-    its passage's rank and more (rag.answer_features). The best probability decides between
-    answering and declining, against the threshold chosen with the model on held-out questions.
+    Each sentence of the passages is scored (rag.answer_features computes what both scorers
+    read): with scorer "hand", by the hand-set score (similarity to the question and the
+    IDF-weighted share of its terms in and around the sentence, discounted when the kind of
+    answer asked for is missing); with "learned", by the probability from the LightGBM answer
+    scorer (rag.answer_model). The best score decides between answering and declining. The
+    short answer comes from the learned span scorer in both cases.
     """
 
     SENTENCE_CACHE = 20_000  # sentence vectors kept between questions (about 30 MB)
@@ -104,10 +106,11 @@ class ExtractiveAnswerer:
         max_sentences: int,
         idf: Callable[[str], float] = _uniform_idf,
         model: ModelSource | None = None,
-        scorer: str = "learned",
+        scorer: Literal["learned", "hand"] = "learned",
     ) -> None:
-        """`min_score` None takes the refusal threshold chosen with the model; `model` gives
-        the scorer (default: the shipped one, loaded on first use)."""
+        """`min_score` None takes the scorer's own refusal threshold (for "learned", the one
+        chosen with the model); `model` gives the trained models (default: the shipped ones,
+        loaded on first use)."""
         self.embedder = embedder
         self._min_score = min_score
         self.scorer = scorer
