@@ -44,8 +44,19 @@ def stored(settings: Settings) -> dict[str, object]:
     return {i: (t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])}
 
 
-def folder_size(folder: Path) -> int:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.exists() else 0
+def chunks_written(sqlite: Path) -> int:
+    """Chunks committed to an embedded store's database so far, read without writing to it
+    (0 while the database or its tables do not exist yet)."""
+    import sqlite3
+    from contextlib import closing
+
+    if not sqlite.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"file:{sqlite}?mode=ro", uri=True, timeout=1)) as connection:
+            return int(connection.execute("SELECT count(*) FROM embeddings").fetchone()[0])
+    except sqlite3.Error:
+        return 0
 
 
 def write_articles(corpus: Path, path: Path) -> Path:
@@ -75,13 +86,11 @@ def test_an_ingest_killed_midway_then_run_again_equals_an_uninterrupted_one(tmp_
     env = {**os.environ, "CITELINE_STORE_DIR": str(killed.store_dir), "CITELINE_CORPUS_DIR": str(corpus)}
     arguments = ["ingest"] if command == "ingest" else ["import", str(articles)]
     process = subprocess.Popen([sys.executable, "-m", "rag", *arguments], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
-    # Kill it once it has started writing chunks: the store folder has grown past its empty size.
+    # Kill it once it has stored some chunks. (Waiting for the folder to grow instead raced with
+    # Chroma creating its tables, which alone can grow it, and killed it before any chunk.)
     sqlite = killed.store_dir / "chroma.sqlite3"
     deadline = time.monotonic() + 300
-    while not sqlite.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    empty = folder_size(killed.store_dir)
-    while folder_size(killed.store_dir) < empty + 200_000 and process.poll() is None and time.monotonic() < deadline:
+    while chunks_written(sqlite) == 0 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert process.poll() is None, f"the {command} finished before it could be killed; give it more to do"
     process.send_signal(signal.SIGKILL)
