@@ -173,7 +173,12 @@ def every_nth(dataset: Dataset, n: int) -> Dataset:
     return replace(dataset, questions=questions, documents=tuple(d for d in dataset.documents if d.id in named))
 
 
+def iso_date(value: str) -> str:
+    """A question's date as ISO: '2024/01/05' -> '2024-01-05'."""
+    return value.replace("/", "-")[:10]
+
+
 def asked_from(dataset: Dataset, first_date: str) -> Dataset:
     """Only the questions dated on or after `first_date` (ISO); the documents are kept, so the
     same index serves (a validation split asked over the whole period's articles)."""
-    return replace(dataset, questions=tuple(q for q in dataset.questions if q.date.replace("/", "-") >= first_date))
+    return replace(dataset, questions=tuple(q for q in dataset.questions if iso_date(q.date) >= first_date))

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.datasets import GoldQuestion, every_nth
+from eval.datasets import GoldQuestion, every_nth, iso_date
 from eval.metrics import contains_answer, f1
 from rag.answer_features import Candidate
 from rag.config import PROJECT_ROOT, Settings
@@ -80,11 +80,6 @@ class QuestionTable:
     span_f1: np.ndarray  # each span's F1 against the accepted answers
     span_sentence: np.ndarray  # which answer-holding candidate (0, 1, ...) each span comes from
     sentence_f1: np.ndarray  # F1 of each answer-holding candidate's whole text
-
-
-def iso_date(value: str) -> str:
-    """'2024/01/05' -> '2024-01-05'."""
-    return value.replace("/", "-")[:10]
 
 
 def split(tables: Sequence[QuestionTable], validation_from: str = VALIDATION_FROM) -> tuple[list, list]:
@@ -316,35 +311,34 @@ def question_table(
     )
 
 
-_ROW_FIELDS = ("rows", "labels")
-_SPAN_FIELDS = ("span_rows", "span_f1", "span_sentence")
+# The cache keeps each field of every table end to end; a group's fields share one length per
+# table, recorded under the group's name.
+_CACHE_GROUPS = (
+    ("sizes", ("rows", "labels")),
+    ("span_sizes", ("span_rows", "span_f1", "span_sentence")),
+    ("sentence_sizes", ("sentence_f1",)),
+)
 
 
 def _write_cache(path: Path, tables: Sequence[QuestionTable]) -> None:
     arrays: dict[str, np.ndarray] = {
         "ids": np.array([t.id for t in tables]),
         "dates": np.array([t.date for t in tables]),
-        "sizes": np.array([len(t.rows) for t in tables]),
-        "span_sizes": np.array([len(t.span_rows) for t in tables]),
-        "sentence_sizes": np.array([len(t.sentence_f1) for t in tables]),
-        "sentence_f1": np.concatenate([t.sentence_f1 for t in tables]),
     }
-    for name in _ROW_FIELDS + _SPAN_FIELDS:
-        arrays[name] = np.concatenate([getattr(t, name) for t in tables])
+    for sizes, fields in _CACHE_GROUPS:
+        arrays[sizes] = np.array([len(getattr(t, fields[0])) for t in tables])
+        for name in fields:
+            arrays[name] = np.concatenate([getattr(t, name) for t in tables])
     np.savez_compressed(path, **arrays)
 
 
 def _read_cache(path: Path) -> list[QuestionTable]:
     data = np.load(path)
     tables = []
-    offsets = {"sizes": 0, "span_sizes": 0, "sentence_sizes": 0}
+    offsets = dict.fromkeys((sizes for sizes, _ in _CACHE_GROUPS), 0)
     for i, (question_id, date) in enumerate(zip(data["ids"], data["dates"])):
         parts: dict[str, np.ndarray] = {}
-        for sizes, fields in (
-            ("sizes", _ROW_FIELDS),
-            ("span_sizes", _SPAN_FIELDS),
-            ("sentence_sizes", ("sentence_f1",)),
-        ):
+        for sizes, fields in _CACHE_GROUPS:
             start, size = offsets[sizes], int(data[sizes][i])
             for name in fields:
                 parts[name] = data[name][start : start + size]

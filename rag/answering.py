@@ -61,7 +61,7 @@ class ScoredSentence:
     semantic: float
     lexical: float
     has_type: bool
-    score: float  # the learned probability that the sentence answers the question
+    score: float  # the scorer's: the learned probability that it answers, or the hand-set score
     named: frozenset[str] = frozenset()  # the question's names found in the sentence or around it
 
 
