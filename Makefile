@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-llm run test eval ingest chroma reference-reports benchmark train-answerer
+.PHONY: install install-llm run test eval ingest chroma reference-reports benchmark train-answerer train-fusion
 
 # llama-cpp-python is compiled once into this wheelhouse and reused. The build targets any x86-64
 # CPU with AVX2: a -march=native build may use instructions (AMX) that a virtual machine refuses.
@@ -54,7 +54,7 @@ eval: install
 DATA ?= ../shared/data
 # The seed report also runs both LLM backends (SmolLM2 in process and behind a loopback server).
 reference-reports: install-llm
-	$(BIN)/python -m eval --configs citeline,bm25,dense,langchain,citeline-llamacpp,citeline-openai --serve-llm \
+	$(BIN)/python -m eval --configs citeline,rrf,bm25,dense,langchain,citeline-llamacpp,citeline-openai --serve-llm \
 		--out eval/reports/reference/seed
 	$(BIN)/python -m eval --dataset $(DATA)/squad2-dev-3articles --out eval/reports/reference/squad2-dev-3articles
 	$(BIN)/python -m eval --dataset $(DATA)/realtimeqa-2023q1 --limit 100 --out eval/reports/reference/realtimeqa-2023q1-100
@@ -63,6 +63,9 @@ reference-reports: install-llm
 # built once, about 40 minutes here, then reused from .citeline/eval/).
 train-answerer: install
 	$(BIN)/python -m eval.train_answerer --dataset $(DATA)/realtimeqa-2024
+
+train-fusion: install
+	$(BIN)/python -m eval.train_fusion --dataset $(DATA)/realtimeqa-2024
 
 # Retrieval latency and the cost of adding a document on a 2,000-article index (built once,
 # about 25 minutes here, then reused).

@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from eval.datasets import SPLITS, VALIDATION_FROM
 from rag.config import PROJECT_ROOT, Settings
 
 DEFAULT_DATASET = PROJECT_ROOT / "eval" / "gold" / "seed.jsonl"
@@ -42,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
         help="every N-th question only, indexing only the documents they name (python -m eval.train_answerer uses 2)",
     )
     parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        default=None,
+        help=f"realtimeqa-2024's questions dated before {VALIDATION_FROM} (train) or from it on (validation), "
+        "all of them, indexing only the documents they name",
+    )
+    parser.add_argument(
         "--questions-from",
         default="",
         metavar="YYYY-MM-DD",
@@ -51,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--configs",
         default=None,
-        help="comma-separated: citeline,bm25,dense,langchain (the default), and citeline-llamacpp, "
+        help="comma-separated: citeline,rrf,bm25,dense,langchain (the default), and citeline-llamacpp, "
         "citeline-openai (answers by an LLM; need `make install-llm`, and CITELINE_LLM_* for the server)",
     )
     parser.add_argument("--out", type=Path, default=None, help="report folder (default: eval/reports/<dataset>-<time>)")
@@ -113,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parse_config_names,
         unthresholded,
     )
-    from eval.datasets import DatasetFormatError, asked_from, every_nth, load_dataset
+    from eval.datasets import DatasetFormatError, asked_from, dated_split, every_nth, load_dataset
     from eval.llm_server import ServerError
     from eval.metrics import summarise
     from eval.report import write_report
@@ -128,7 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     try:
         names = parse_config_names(args.configs, needed=["citeline"] if args.calibrate else [])
-        dataset = every_nth(load_dataset(args.dataset, args.corpus or settings.corpus_dir, args.limit), args.stride)
+        dataset = load_dataset(args.dataset, args.corpus or settings.corpus_dir, args.limit)
+        dataset = every_nth(dated_split(dataset, args.split) if args.split else dataset, args.stride)
     except (ConfigError, DatasetFormatError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -172,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "limit": args.limit,
         "stride": args.stride,
+        "split": args.split,
         "questions_from": args.questions_from,
         "settings": _settings_for_report(settings),
         "questions": len(dataset.questions),

@@ -3,7 +3,7 @@
 It indexes the first --docs articles of a dataset's corpus.jsonl (reused between runs, like the
 eval indexes), then measures, in one process:
 
-- retrieval latency per question for hybrid, dense and BM25 retrieval, query embedding
+- retrieval latency per question for hybrid (learned fusion and reciprocal rank fusion), dense and BM25 retrieval, query embedding
   included (the query-vector cache is emptied before each mode);
 - adding one unseen article: the time to embed its chunks alone, then the time of the whole
   `ingest_documents` call (embedding, Chroma, the BM25 index); the difference is what adding
@@ -28,7 +28,14 @@ from rag.config import PROJECT_ROOT, Settings
 
 DEFAULT_INDEX_DIR = PROJECT_ROOT / ".citeline" / "eval"
 REPORTS_DIR = PROJECT_ROOT / "eval" / "reports"
-MODES = ("hybrid", "dense", "lexical")
+# Retrieval modes timed: hybrid with the learned fusion (the default), hybrid with reciprocal
+# rank fusion, and each side alone.
+MODES: dict[str, dict[str, str]] = {
+    "hybrid (learned fusion)": {"retrieval": "hybrid", "fusion": "learned"},
+    "hybrid (rrf)": {"retrieval": "hybrid", "fusion": "rrf"},
+    "dense": {"retrieval": "dense"},
+    "lexical": {"retrieval": "lexical"},
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,10 +69,8 @@ def time_retrieval(assistant: Any, questions: Sequence[str]) -> dict[str, dict[s
     from rag.pipeline import build_retriever
 
     results: dict[str, dict[str, float]] = {}
-    for mode in MODES:
-        retriever = build_retriever(
-            assistant.settings.model_copy(update={"retrieval": mode}), assistant.store, assistant.embedder
-        )
+    for mode, changes in MODES.items():
+        retriever = build_retriever(assistant.settings.model_copy(update=changes), assistant.store, assistant.embedder)
         assistant.embedder.forget_queries()
         retriever.retrieve("warm up")  # first-call costs (Chroma's segment load) are not per-query costs
         assistant.embedder.forget_queries()

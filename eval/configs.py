@@ -3,7 +3,8 @@
 Every configuration answers through an `Assistant` (the pipeline the app uses) with the same
 extractive answerer; they differ only in how passages are retrieved:
 
-- citeline: the product as configured in Settings;
+- citeline: the product as configured in Settings (the learned fusion by default);
+- rrf: the product with reciprocal rank fusion in place of the learned ranker;
 - bm25: BM25 alone over the product's own chunks (its lexical index);
 - dense: dense (MiniLM + Chroma) alone over the product's own chunks;
 - langchain: the stock LangChain recipe (1,000/200 character splitter, MiniLM, Chroma, top 4).
@@ -30,18 +31,19 @@ from eval.datasets import Dataset
 from rag import chunking
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.pipeline import Assistant
+from rag.pipeline import Assistant, build_retriever
 from rag.retrieval import DenseRetriever, LexicalRetriever, Retriever
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-CONFIG_NAMES = ("citeline", "bm25", "dense", "langchain")
+CONFIG_NAMES = ("citeline", "rrf", "bm25", "dense", "langchain")
 GENERATIVE_NAMES = ("citeline-llamacpp", "citeline-openai")
 DESCRIPTIONS = {
     "citeline-llamacpp": "the product, answers written by a local GGUF model (CITELINE_LLM_MODEL_PATH)",
     "citeline-openai": "the product, answers written by an OpenAI-compatible server (CITELINE_LLM_BASE_URL)",
     "citeline": "the product, as configured in Settings",
+    "rrf": "the product with reciprocal rank fusion (fusion=rrf) instead of the learned ranker",
     "bm25": "BM25 only, over the product's chunks",
     "dense": "dense only (MiniLM + Chroma), over the product's chunks",
     "langchain": "stock LangChain recipe: RecursiveCharacterTextSplitter(1000, 200), MiniLM, Chroma, top 4",
@@ -244,6 +246,9 @@ def build_configurations(
     for name in names:
         if name == "citeline":
             configurations.append(Configuration(name, product, product.retriever, product_info))
+        elif name == "rrf":
+            rrf = build_retriever(settings.model_copy(update={"fusion": "rrf"}), product.store, embedder)
+            configurations.append(Configuration(name, _assistant_with(product, rrf), rrf, product_info))
         elif name == "dense":
             dense = DenseRetriever(product.store, embedder, settings.top_k)
             configurations.append(Configuration(name, _assistant_with(product, dense), dense, product_info))

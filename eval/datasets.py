@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rag.loaders import LoadError, load_articles_jsonl, load_documents
 from rag.types import Document, Turn
 
 CORPUS_FILE = "corpus.jsonl"
+# realtimeqa-2024's questions before this day train and choose (about eight months of weekly
+# quizzes); those from it on validate. Nothing is fitted or chosen on the validation split.
+VALIDATION_FROM = "2024-09-01"
+SPLITS = ("train", "validation")
+Split = Literal["train", "validation"]
 QUESTIONS_FILE = "questions.jsonl"
 
 
@@ -151,26 +156,32 @@ def load_dataset(path: Path, corpus_dir: Path, limit: int | None = None) -> Data
             f"{path}: no such dataset; give a folder with {CORPUS_FILE} and {QUESTIONS_FILE}, "
             "or a questions .jsonl file (asked about --corpus)"
         )
-    if limit is not None:
-        questions = questions[:limit]
-        named = {doc_id for question in questions for doc_id in question.doc_ids}
-        if questions and all(question.doc_ids for question in questions):
-            documents = [document for document in documents if document.id in named]
     if not documents:
         raise DatasetFormatError(f"{path}: the dataset has no documents to index")
-    return Dataset(name=name, documents=tuple(documents), questions=tuple(questions), failed=tuple(failed))
+    dataset = Dataset(name=name, documents=tuple(documents), questions=tuple(questions), failed=tuple(failed))
+    return dataset if limit is None else with_questions(dataset, questions[:limit])
+
+
+def with_questions(dataset: Dataset, questions: Sequence[GoldQuestion]) -> Dataset:
+    """The dataset asked only these questions and, when every one names its documents, indexing
+    only the documents they name (each question still competes with the others' articles)."""
+    named = {doc_id for question in questions for doc_id in question.doc_ids}
+    if not questions or not all(question.doc_ids for question in questions):
+        return replace(dataset, questions=tuple(questions))
+    return replace(dataset, questions=tuple(questions), documents=tuple(d for d in dataset.documents if d.id in named))
 
 
 def every_nth(dataset: Dataset, n: int) -> Dataset:
-    """Every n-th question (the first, the n+1-th, ...) and only the documents they name, when
-    every question names its documents: the whole period's weeks at about 1/n of the indexing cost."""
-    if n == 1:
-        return dataset
-    questions = dataset.questions[::n]
-    named = {doc_id for question in questions for doc_id in question.doc_ids}
-    if not all(question.doc_ids for question in questions):
-        return replace(dataset, questions=questions)
-    return replace(dataset, questions=questions, documents=tuple(d for d in dataset.documents if d.id in named))
+    """Every n-th question (the first, the n+1-th, ...) and only the documents they name: the
+    whole period's weeks at about 1/n of the indexing cost."""
+    return dataset if n == 1 else with_questions(dataset, dataset.questions[::n])
+
+
+def dated_split(dataset: Dataset, part: Split, boundary: str = VALIDATION_FROM) -> Dataset:
+    """The questions asked before `boundary` ('train') or on and after it ('validation'), and
+    only the documents they name: all of one split, indexed apart from the other."""
+    before = part == "train"
+    return with_questions(dataset, [q for q in dataset.questions if (iso_date(q.date) < boundary) == before])
 
 
 def iso_date(value: str) -> str:

@@ -11,7 +11,6 @@ bit. realtimeqa-2023q1, SQuAD and the seed set play no part here; they are for r
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import re
@@ -23,19 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from eval.datasets import GoldQuestion, every_nth, iso_date
+from eval.datasets import VALIDATION_FROM, GoldQuestion, every_nth, iso_date
 from eval.metrics import contains_answer, f1
+from eval.training import QUESTION_STRIDE, training_parser
 from rag.answer_features import Candidate
-from rag.config import PROJECT_ROOT, Settings
+from rag.config import Settings
 from rag.lexical import TOKEN, stem
 
-DEFAULT_DATASET = PROJECT_ROOT.parent / "shared" / "data" / "realtimeqa-2024"
-DEFAULT_INDEX_DIR = PROJECT_ROOT / ".citeline" / "eval"
-DEFAULT_CACHE_DIR = PROJECT_ROOT / ".citeline" / "train"
-# Every other question of the year (604 questions, 4,660 articles, about 64k chunks): indexing
-# all 8,817 articles takes about two hours here.
-QUESTION_STRIDE = 2
-VALIDATION_FROM = "2024-09-01"
 FALSE_REFUSAL_BUDGET = 0.10
 SEED = 13
 ROUNDS = 300
@@ -378,16 +371,9 @@ def meta_for(settings: Settings, threshold: float, trained_on: dict[str, Any]) -
 def main(argv: Sequence[str] | None = None) -> int:
     from rag.answer_model import MODELS_DIR
 
-    parser = argparse.ArgumentParser(prog="python -m eval.train_answerer", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="training dataset folder")
-    parser.add_argument("--out", type=Path, default=MODELS_DIR, help="where the model files go (default: rag/models)")
-    parser.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX_DIR)
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
+    parser = training_parser("python -m eval.train_answerer", __doc__.splitlines()[0], MODELS_DIR)
     parser.add_argument(
         "--limit", type=int, default=None, help="first N questions only (a quick trial, not the shipped model)"
-    )
-    parser.add_argument(
-        "--stride", type=int, default=QUESTION_STRIDE, help="every N-th question (default: %(default)s)"
     )
     args = parser.parse_args(argv)
     settings = Settings()

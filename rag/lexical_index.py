@@ -26,7 +26,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -143,6 +143,13 @@ class LexicalIndex:
             self._ensure_loaded()
             return len(self._recent) + int((~self._live).sum())
 
+    def idf(self, term: str) -> float:
+        """BM25 IDF of a stemmed term over the indexed chunks (the weight search gives it)."""
+        with self._lock:
+            self._ensure_loaded()
+            base = int(self._base_df[self._vocab[term]]) if term in self._vocab else 0
+            return _idf(base + len(self._postings.get(term, ())), max(len(self), 1))
+
     # ----- changes ----------------------------------------------------------------------------
 
     def add(self, rows: Iterable[LexicalRow]) -> None:
@@ -200,17 +207,29 @@ class LexicalIndex:
     def search(self, query_terms: Sequence[str], k: int, where: RowFilter | None = None) -> list[tuple[str, float]]:
         """The k best (chunk id, BM25 score) pairs, best first; rows sharing no term with the
         query are never returned."""
+        return self.search_scoring(query_terms, k, where)[0]
+
+    def search_scoring(
+        self, query_terms: Sequence[str], k: int, where: RowFilter | None = None, also: Collection[str] = ()
+    ) -> tuple[list[tuple[str, float]], dict[str, float]]:
+        """What `search` returns, and in the same pass the score of each chunk id in `also` (0
+        when it shares no term with the query or is not indexed): the learned fusion reads the
+        BM25 score of the passages only dense retrieval found."""
         with self._lock:
             self._ensure_loaded()
             n = len(self)
             if not query_terms or not n or k <= 0:
-                return []
+                return [], dict.fromkeys(also, 0.0)
             average_length = (int(self._base_lengths[self._live].sum()) + self._recent_length) / n
-            found = self._search_base(query_terms, k, where) + self._search_recent(
-                query_terms, where, n, average_length
-            )
+            base, scored = self._search_base(query_terms, k, where, also)
+            recent = self._search_recent(query_terms, where, n, average_length)
+            found = base + recent
             found.sort(key=lambda pair: (-pair[1], pair[0]))
-            return found[:k]
+            recent_scores = dict(recent)
+            for chunk_id in also:
+                if chunk_id in recent_scores:
+                    scored[chunk_id] = recent_scores[chunk_id]
+            return found[:k], scored
 
     def _base_mask(self, where: RowFilter | None) -> np.ndarray:
         mask = self._live.copy()
@@ -222,19 +241,25 @@ class LexicalIndex:
             mask &= (self._base_days > 0) & (self._base_days <= where.until_day)
         return mask
 
-    def _search_base(self, query_terms: Sequence[str], k: int, where: RowFilter | None) -> list[tuple[str, float]]:
-        if self._base is None:
-            return []
+    def _search_base(
+        self, query_terms: Sequence[str], k: int, where: RowFilter | None, also: Collection[str] = ()
+    ) -> tuple[list[tuple[str, float]], dict[str, float]]:
+        """The base rows tied with or above the k-th best, and the scores of the ids in `also`."""
+        scored = dict.fromkeys(also, 0.0)
         known = [term for term in query_terms if term in self._vocab]
-        if not known:
-            return []
+        if self._base is None or not known:
+            return [], scored
         scores = self._base.get_scores(known, weight_mask=self._base_mask(where).astype(np.float32))
+        for chunk_id in also:
+            row = self._base_row.get(chunk_id)
+            if row is not None and self._live[row]:
+                scored[chunk_id] = float(scores[row])
         top = min(k, len(scores))
         kth_best = scores[np.argpartition(-scores, top - 1)[top - 1]]
         # Every row tied with the k-th best is kept (the caller orders ties by id), so a deeper
         # search always starts with the rows a shallower one returned.
         rows = np.flatnonzero(scores >= max(kth_best, np.finfo(np.float32).tiny))
-        return [(self._base_ids[i], float(scores[i])) for i in rows]
+        return [(self._base_ids[i], float(scores[i])) for i in rows], scored
 
     def _search_recent(
         self, query_terms: Sequence[str], where: RowFilter | None, n: int, average_length: float

@@ -20,7 +20,7 @@ from rag.generation import AnswerStream, GenerativeAnswerer
 from rag.lexical import TermStats
 from rag.llm import backend_name, chat_model
 from rag.loaders import LoadError, load_articles_jsonl, load_documents
-from rag.retrieval import DenseRetriever, HybridRetriever, LexicalRetriever, Retriever
+from rag.retrieval import DenseRetriever, HybridRetriever, LearnedFusionRetriever, LexicalRetriever, Retriever
 from rag.store import ChunkStore, StoredDocument, document_sources
 from rag.stories import StoryIndex
 from rag.stories import encode as encode_signature
@@ -99,6 +99,8 @@ def build_retriever(settings: Settings, store: ChunkStore, embedder: Embedder) -
         return dense
     if settings.retrieval == "lexical":
         return lexical
+    if settings.fusion == "learned":
+        return LearnedFusionRetriever(store, embedder, settings.top_k, settings.fusion_depth)
     return HybridRetriever(
         dense,
         lexical,
@@ -309,9 +311,11 @@ class Assistant:
         return problems
 
     def warm_up(self) -> None:
-        """Load the models (embedding and answer scorer), the corpus term statistics and the
-        stories' signatures now, so the first question and the first upload are not slow."""
+        """Load the models (embedding, fusion ranker and answer scorer), the corpus term statistics
+        and the stories' signatures now, so the first question and the first upload are not slow."""
         self.embedder.load()
+        if isinstance(self.retriever, LearnedFusionRetriever):
+            _ = self.retriever.model
         _ = self.answerer.model
         self._refresh_term_stats()
         self._story_index()

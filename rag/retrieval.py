@@ -4,12 +4,17 @@ fused by reciprocal rank with a prior for newer articles, copies of one story fo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import replace
+from typing import TYPE_CHECKING, Protocol
 
 from rag.dedup import collapse_copies
 from rag.embeddings import Embedder
+from rag.fusion_features import Candidate, candidates, features
 from rag.store import ChunkStore
 from rag.types import Passage, SearchFilter
+
+if TYPE_CHECKING:
+    from rag.fusion_model import FusionModel
 
 
 class Retriever(Protocol):
@@ -114,3 +119,46 @@ class HybridRetriever:
         lexical = self.lexical.retrieve(query, depth, where)
         rankings = [ranked(dense), ranked(lexical), newest_first([*dense, *lexical])]
         return collapse_copies(reciprocal_rank_fusion(rankings, self.weights, self.constant), limit=k)
+
+
+class LearnedFusionRetriever:
+    """Dense and BM25 candidates ordered by a ranker learned on realtimeqa-2024 (rag/fusion_model.py),
+    then copies folded together.
+
+    Each side is searched `depth` deep (at least 2k); the candidates found by one side only get
+    the other side's score too (their stored vectors, their BM25 score from the same pass), so
+    the ranker sees both. Its features (rag/fusion_features.py) let it learn when to trust which
+    side, where fixed weights suit one year's questions and not another's.
+    """
+
+    def __init__(self, store: ChunkStore, embedder: Embedder, k: int, depth: int) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.k = k
+        self.depth = depth
+
+    @property
+    def model(self) -> FusionModel:
+        from rag.fusion_model import load
+
+        return load(self.embedder.model_name)
+
+    def candidates(self, query: str, depth: int, where: SearchFilter | None = None) -> list[Candidate]:
+        """Both sides' top `depth` passages, each scored by both."""
+        if not query.strip():
+            return []
+        vector = self.embedder.embed_query(query)
+        dense = self.store.search(vector, depth, where)
+        lexical, bm25_of = self.store.lexical_search_scoring(query, depth, where, [p.chunk.id for p in dense])
+        found = {p.chunk.id for p in dense}
+        similarity_of = self.store.similarities(vector, [p.chunk.id for p in lexical if p.chunk.id not in found])
+        return candidates(dense, lexical, similarity_of, bm25_of)
+
+    def retrieve(self, query: str, k: int | None = None, where: SearchFilter | None = None) -> list[Passage]:
+        k = k or self.k
+        found = self.candidates(query, max(self.depth, 2 * k), where)
+        if not found:
+            return []
+        scores = self.model.scores(features(query, found, self.store.lexical.idf))
+        order = sorted(range(len(found)), key=lambda i: -scores[i])  # stable: ties keep candidate order
+        return collapse_copies([replace(found[i].passage, score=float(scores[i])) for i in order], limit=k)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from rag.chunking import indexed_text, sentence_spans
 from rag.config import Settings
 from rag.embeddings import Embedder
@@ -22,7 +24,6 @@ from rag.stories import decode
 from rag.types import Chunk, Document, Passage, SearchFilter
 
 if TYPE_CHECKING:
-    import numpy as np
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
     from chromadb.api.types import GetResult
@@ -576,18 +577,39 @@ class ChunkStore:
     def lexical_search(self, query: str, k: int, where: SearchFilter | None = None) -> list[Passage]:
         """The k chunks with the best BM25 score for the query among those the filter allows,
         best first; chunks sharing no term with the query are never returned."""
+        return self.lexical_search_scoring(query, k, where)[0]
+
+    def lexical_search_scoring(
+        self, query: str, k: int, where: SearchFilter | None = None, also: Sequence[str] = ()
+    ) -> tuple[list[Passage], dict[str, float]]:
+        """What `lexical_search` returns, and the BM25 score of each chunk id in `also` (found
+        by another search), from the same pass over the index."""
         index = self.lexical
         if len(index) != self.count():
             self.sync_lexical()  # another process changed the store
-        found = index.search(terms(query), k, row_filter(where))
+        found, scored = index.search_scoring(terms(query), k, row_filter(where), also)
         if not found:
-            return []
+            return [], scored
         page = self.collection.get(ids=[chunk_id for chunk_id, _ in found], include=["documents", "metadatas"])
         records = {
             i: (t, dict(m or {})) for i, t, m in zip(page["ids"], page["documents"] or [], page["metadatas"] or [])
         }
-        return [
+        passages = [
             Passage(chunk=chunk_from_record(chunk_id, *records[chunk_id]), score=score)
             for chunk_id, score in found
             if chunk_id in records
         ]
+        return passages, scored
+
+    def similarities(self, vector: Sequence[float], chunk_ids: Sequence[str]) -> dict[str, float]:
+        """Cosine similarity of the vector to each stored chunk of `chunk_ids` (found by another
+        search), as `search` scores them."""
+        if not chunk_ids:
+            return {}
+        page = self.collection.get(ids=list(chunk_ids), include=["embeddings"])
+        stored = np.asarray(page["embeddings"], dtype=np.float32)
+        if len(stored) == 0:
+            return {}
+        query = np.asarray(vector, dtype=np.float32)
+        norms = np.linalg.norm(stored, axis=1) * (np.linalg.norm(query) or 1.0)
+        return dict(zip(page["ids"], (stored @ query / np.where(norms > 0, norms, 1.0)).tolist()))

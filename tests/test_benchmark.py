@@ -44,11 +44,11 @@ def test_benchmark_writes_latency_and_addition_figures(tmp_path: Path) -> None:
     assert main(argv) == 0
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["documents"] == 3 and report["queries"] == 2
-    assert set(report["retrieval_ms"]) == {"hybrid", "dense", "lexical"}
+    assert set(report["retrieval_ms"]) == {"hybrid (learned fusion)", "hybrid (rrf)", "dense", "lexical"}
     assert all(t["p50"] > 0 for t in report["retrieval_ms"].values())
     [added] = report["additions"]
     assert added["doc_id"] == "a4" and added["chunks"] == 1 and added["add_s"] > 0
-    assert "| hybrid |" in (out / "report.md").read_text(encoding="utf-8")
+    assert "| hybrid (learned fusion) |" in (out / "report.md").read_text(encoding="utf-8")
     assert main(argv) == 0  # the second run reuses the index, and the added article was removed again
     again = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert again["index"]["reused"] and again["chunks"] == report["chunks"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.datasets import DatasetFormatError, load_dataset, load_questions
+from eval.datasets import DatasetFormatError, dated_split, every_nth, load_dataset, load_questions
 from rag.types import Turn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +72,15 @@ def test_limit_keeps_the_first_questions_and_the_documents_they_name(tmp_path: P
     assert [d.id for d in dataset.documents] == ["d1", "d2"]
     assert dataset.fingerprint() != load_dataset(folder, corpus_dir=tmp_path).fingerprint()
     assert dataset.fingerprint() == load_dataset(folder, corpus_dir=tmp_path, limit=2).fingerprint()
+
+
+def test_a_dated_split_keeps_its_questions_and_only_the_documents_they_name(tmp_path: Path) -> None:
+    dataset = load_dataset(make_dataset(tmp_path / "tiny"), corpus_dir=tmp_path)
+    validation = dated_split(dataset, "validation", boundary="2023-01-06")
+    assert [q.id for q in validation.questions] == ["q1"] and [d.id for d in validation.documents] == ["d1"]
+    train = dated_split(dataset, "train", boundary="2023-01-06")  # undated questions come before any day
+    assert [q.id for q in train.questions] == ["q2", "q3"] and [d.id for d in train.documents] == ["d2", "d3"]
+    assert [q.id for q in every_nth(dataset, 2).questions] == ["q1", "q3"]
 
 
 def test_the_seed_set_is_asked_about_the_article_folder() -> None:

@@ -15,7 +15,7 @@ from eval.runner import prediction, score_question
 from rag.types import Answer, Chunk, Citation, Passage
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = ["citeline", "bm25", "dense", "langchain"]
+CONFIGS = ["citeline", "rrf", "bm25", "dense", "langchain"]
 
 
 def test_seed_gold_set_meets_the_thresholds_and_writes_a_full_report(
@@ -39,7 +39,7 @@ def test_seed_gold_set_meets_the_thresholds_and_writes_a_full_report(
     assert not below, f"metrics below their floors (value, floor): {below}"
 
     markdown = (out / "report.md").read_text()
-    assert "| metric | citeline | bm25 | dense | langchain |" in markdown
+    assert "| metric | citeline | rrf | bm25 | dense | langchain |" in markdown
     assert "| answer_hit@4000c" in markdown and "| f1" in markdown
     for plot in ("answer_hit_at_k.png", "answer_hit_by_budget.png", "latency.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
@@ -138,7 +138,7 @@ def test_both_llm_backends_are_evaluated_and_every_citation_they_make_resolves(
     ("args", "message"),
     [
         (["--configs", "citeline-openai"], "CITELINE_LLM=openai needs CITELINE_LLM_BASE_URL"),
-        (["--configs", "citeline,gpt"], "unknown configuration 'gpt'; choose from citeline, bm25, dense, langchain"),
+        (["--configs", "citeline,gpt"], "unknown configuration 'gpt'; choose from citeline, rrf, bm25, dense, langchain"),
         (["--dataset", "no/such/folder"], "no such dataset"),
         (["--limit", "0"], "--limit must be at least 1"),
         (["--stride", "0"], "--stride must be at least 1"),

@@ -1,5 +1,5 @@
-"""Hybrid retrieval over a real store: fusion, copies folded together, the BM25 index kept in
-step with Chroma, and filters applied inside the search."""
+"""Hybrid retrieval over a real store: the learned fusion and reciprocal rank fusion, copies
+folded together, the BM25 index kept in step with Chroma, and filters applied inside the search."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from rag.config import Settings
 from rag.dedup import collapse_copies
 from rag.embeddings import with_heading
 from rag.pipeline import Assistant
-from rag.retrieval import HybridRetriever, LexicalRetriever, newest_first, ranked, reciprocal_rank_fusion
+from rag.retrieval import (
+    DenseRetriever,
+    LearnedFusionRetriever,
+    LexicalRetriever,
+    newest_first,
+    ranked,
+    reciprocal_rank_fusion,
+)
 from rag.types import Chunk, Document, Passage, SearchFilter
 
 STORY = (
@@ -140,8 +147,8 @@ def news(tmp_path: Path) -> Assistant:
     return assistant
 
 
-def test_hybrid_is_the_default_and_folds_the_wire_copy_into_one_cited_result(news: Assistant) -> None:
-    assert isinstance(news.retriever, HybridRetriever)
+def test_the_learned_fusion_is_the_default_and_folds_the_wire_copy_into_one_cited_result(news: Assistant) -> None:
+    assert isinstance(news.retriever, LearnedFusionRetriever)
     answer = news.ask("How many soldiers did North Korea send to Russia for training?")
     top = [p.chunk.doc_id for p in answer.passages]
     assert len(set(top) & {"wire-nk-troops", "paper-nk-troops"}) == 1  # one slot for the story
@@ -205,7 +212,7 @@ def test_rebuild_empties_the_bm25_index_too(news: Assistant, tmp_path: Path) -> 
 
 def test_the_recency_weight_in_settings_reaches_the_real_search(news: Assistant) -> None:
     def search(weight: float) -> list[Passage]:
-        settings = news.settings.model_copy(update={"fusion_recency_weight": weight})
+        settings = news.settings.model_copy(update={"fusion": "rrf", "fusion_recency_weight": weight})
         return Assistant(settings, embedder=news.embedder, store=news.store).retriever.retrieve(
             "How many soldiers did North Korea send to Russia for training?", 3
         )
@@ -215,17 +222,56 @@ def test_the_recency_weight_in_settings_reaches_the_real_search(news: Assistant)
     assert search(50.0)[0].chunk.published > relevant_first.published  # a November article leads
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
-def test_filters_apply_inside_the_search_and_still_return_k(news: Assistant, mode: str) -> None:
-    assistant = Assistant(
-        news.settings.model_copy(update={"retrieval": mode}), embedder=news.embedder, store=news.store
-    )
+@pytest.mark.parametrize(
+    "mode",
+    [
+        {"retrieval": "hybrid"},
+        {"retrieval": "hybrid", "fusion": "rrf"},
+        {"retrieval": "dense"},
+        {"retrieval": "lexical"},
+    ],
+)
+def test_filters_apply_inside_the_search_and_still_return_k(news: Assistant, mode: dict[str, str]) -> None:
+    assistant = Assistant(news.settings.model_copy(update=mode), embedder=news.embedder, store=news.store)
     paper_only = assistant.retriever.retrieve("North Korean troops", 2, SearchFilter(sources=("Paper",)))
     assert len(paper_only) == 2 and {p.chunk.source for p in paper_only} == {"Paper"}
     november = assistant.retriever.retrieve(
         "Seoul troops market", 2, SearchFilter(since="2024-11-01", until="2024-11-30")
     )
     assert len(november) == 2 and all(p.chunk.published.startswith("2024-11") for p in november)
+
+
+def test_the_learned_fusion_ranks_the_answering_passage_first_with_the_shipped_model(news: Assistant) -> None:
+    news.ingest_documents(
+        [
+            _document(
+                "paper-nk-casualties",
+                "Ukraine said North Korean soldiers in Kursk had suffered heavy casualties. Troops from "
+                "Pyongyang were fighting alongside Russian units, officials in Kyiv said.",
+                "Paper",
+                "2024-12-20",
+            )
+        ]
+    )
+    fused = news.retriever.retrieve("How many special forces soldiers did North Korea send to Russia for training?", 3)
+    assert fused[0].chunk.doc_id in {"wire-nk-troops", "paper-nk-troops"} and "1,500" in fused[0].chunk.text
+    assert [p.score for p in fused] == sorted((p.score for p in fused), reverse=True)
+
+
+def test_each_side_scores_what_only_the_other_found_as_it_would_itself(news: Assistant) -> None:
+    query = "Seoul stock market chip makers"
+    vector = news.embedder.embed_query(query)
+    dense = {p.chunk.id: p.score for p in DenseRetriever(news.store, news.embedder, 10).retrieve(query)}
+    assert news.store.similarities(vector, list(dense)) == pytest.approx(dense, abs=1e-4)
+    lexical = {p.chunk.id: p.score for p in LexicalRetriever(news.store, 10).retrieve(query)}
+    unmatched = next(i for i in dense if i not in lexical)  # found by meaning, shares no term
+    found, scored = news.store.lexical_search_scoring(query, 10, also=[*lexical, unmatched])
+    assert [p.chunk.id for p in found] == list(lexical)
+    assert scored == pytest.approx({**lexical, unmatched: 0.0})
+    retriever = LearnedFusionRetriever(news.store, news.embedder, 3, 10)
+    candidates = retriever.candidates(query, 10)
+    assert {c.passage.chunk.id for c in candidates} == set(dense) | set(lexical)
+    assert all(c.dense_score is not None and c.lexical_score is not None for c in candidates)
 
 
 def test_the_settings_filter_is_the_default_and_a_given_one_overrides_it(news: Assistant) -> None:

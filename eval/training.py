@@ -1,0 +1,30 @@
+"""What the trainers (eval.train_answerer, eval.train_fusion) share: where they read and cache,
+and their common command-line options."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rag.config import PROJECT_ROOT
+
+DEFAULT_DATASET = PROJECT_ROOT.parent / "shared" / "data" / "realtimeqa-2024"
+DEFAULT_INDEX_DIR = PROJECT_ROOT / ".citeline" / "eval"
+DEFAULT_CACHE_DIR = PROJECT_ROOT / ".citeline" / "train"
+# Every other question of the year (604 questions, 4,660 articles, about 71k chunks): indexing
+# all 8,817 articles takes about two hours here. Both trainers share this index.
+QUESTION_STRIDE = 2
+
+
+def training_parser(prog: str, description: str, models_dir: Path) -> argparse.ArgumentParser:
+    """A parser with the options every trainer takes: the dataset, where the model goes, the
+    index and cache folders, and the question stride."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="training dataset folder")
+    parser.add_argument("--out", type=Path, default=models_dir, help="where the model files go (default: rag/models)")
+    parser.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX_DIR)
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
+    parser.add_argument(
+        "--stride", type=int, default=QUESTION_STRIDE, help="every N-th question (default: %(default)s)"
+    )
+    return parser
