@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         "2024-09-01); all the documents are still indexed",
     )
     parser.add_argument(
+        "--questions-before",
+        default="",
+        metavar="YYYY-MM-DD",
+        help="ask only the questions dated before this day; all the documents are still indexed",
+    )
+    parser.add_argument(
         "--configs",
         default=None,
         help="comma-separated: citeline,rrf,bm25,dense,langchain (the default), and citeline-llamacpp, "
@@ -121,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parse_config_names,
         unthresholded,
     )
-    from eval.datasets import DatasetFormatError, asked_from, dated_split, every_nth, load_dataset
+    from eval.datasets import DatasetFormatError, asked_between, dated_split, every_nth, load_dataset
     from eval.llm_server import ServerError
     from eval.metrics import summarise
     from eval.report import write_report
@@ -156,8 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.rebuild_index:
             discard_indexes(dataset, args.index_dir)
         configurations = build_configurations(dataset, settings, names, args.index_dir)
-        if args.questions_from:
-            dataset = asked_from(dataset, args.questions_from)
+        if args.questions_from or args.questions_before:
+            dataset = asked_between(dataset, args.questions_from, args.questions_before)
         in_corpus = answers_in_corpus(dataset)
         runs = [run(configuration, dataset.questions, in_corpus) for configuration in configurations]
 
@@ -183,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "stride": args.stride,
         "split": args.split,
         "questions_from": args.questions_from,
+        "questions_before": args.questions_before,
         "settings": _settings_for_report(settings),
         "questions": len(dataset.questions),
         "documents": len(dataset.documents),

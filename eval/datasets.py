@@ -189,7 +189,15 @@ def iso_date(value: str) -> str:
     return value.replace("/", "-")[:10]
 
 
-def asked_from(dataset: Dataset, first_date: str) -> Dataset:
-    """Only the questions dated on or after `first_date` (ISO); the documents are kept, so the
-    same index serves (a validation split asked over the whole period's articles)."""
-    return replace(dataset, questions=tuple(q for q in dataset.questions if iso_date(q.date) >= first_date))
+def asked_between(dataset: Dataset, first_date: str = "", before_date: str = "") -> Dataset:
+    """Only the questions dated on or after `first_date` and before `before_date` (ISO; empty:
+    no bound); the documents are kept, so the same index serves (a split asked over the whole
+    period's articles)."""
+    return replace(
+        dataset,
+        questions=tuple(
+            q
+            for q in dataset.questions
+            if iso_date(q.date) >= first_date and (not before_date or iso_date(q.date) < before_date)
+        ),
+    )

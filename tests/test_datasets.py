@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.datasets import DatasetFormatError, dated_split, every_nth, load_dataset, load_questions
+from eval.datasets import DatasetFormatError, asked_between, dated_split, every_nth, load_dataset, load_questions
 from rag.types import Turn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +81,9 @@ def test_a_dated_split_keeps_its_questions_and_only_the_documents_they_name(tmp_
     train = dated_split(dataset, "train", boundary="2023-01-06")  # undated questions come before any day
     assert [q.id for q in train.questions] == ["q2", "q3"] and [d.id for d in train.documents] == ["d2", "d3"]
     assert [q.id for q in every_nth(dataset, 2).questions] == ["q1", "q3"]
+    asked = asked_between(dataset, "2023-01-01", "2023-01-07")  # the documents stay: one index serves
+    assert [q.id for q in asked.questions] == ["q1"] and len(asked.documents) == 3
+    assert [q.id for q in asked_between(dataset, before_date="2023-01-06").questions] == ["q2", "q3"]
 
 
 def test_the_seed_set_is_asked_about_the_article_folder() -> None:
