@@ -58,6 +58,7 @@ reference-reports: install-llm
 		--out eval/reports/reference/seed
 	$(BIN)/python -m eval --dataset $(DATA)/squad2-dev-3articles --out eval/reports/reference/squad2-dev-3articles
 	$(BIN)/python -m eval --dataset $(DATA)/realtimeqa-2023q1 --limit 100 --out eval/reports/reference/realtimeqa-2023q1-100
+	$(BIN)/python -m eval --dataset $(DATA)/realtimeqa-2024 --split validation --out eval/reports/reference/realtimeqa-2024-validation
 
 # The learned answer scorer in rag/models/, rebuilt bit for bit from realtimeqa-2024 (its index is
 # built once, about 40 minutes here, then reused from .citeline/eval/).
