@@ -1,5 +1,6 @@
 """Query -> ranked Passages: dense (the store's vectors), lexical (its BM25 index), and both
-fused by reciprocal rank with a prior for newer articles, copies of one story folded into one result."""
+combined, by a learned ranker (the default) or by reciprocal rank with a prior for newer
+articles; copies of one story folded into one result."""
 
 from __future__ import annotations
 
