@@ -24,13 +24,12 @@ import numpy as np
 
 from eval.datasets import VALIDATION_FROM, GoldQuestion, every_nth, iso_date
 from eval.metrics import contains_answer, f1
-from eval.training import QUESTION_STRIDE, training_parser
+from eval.training import QUESTION_STRIDE, REPRODUCIBLE, open_index, training_parser
 from rag.answer_features import Candidate
 from rag.config import Settings
 from rag.lexical import TOKEN, stem
 
 FALSE_REFUSAL_BUDGET = 0.10
-SEED = 13
 ROUNDS = 300
 SPAN_RIGHT_F1 = 0.5
 MIN_ANSWERING_COVERAGE = 0.3
@@ -52,11 +51,7 @@ PARAMS: dict[str, Any] = {
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "lambda_l2": 1.0,
-    "seed": SEED,
-    "deterministic": True,
-    "force_row_wise": True,
-    "num_threads": 1,
-    "verbosity": -1,
+    **REPRODUCIBLE,
 }
 
 
@@ -246,18 +241,14 @@ def collect(
     feature code are unchanged."""
     from tqdm import tqdm
 
-    from eval.configs import dataset_root, product_index
     from eval.datasets import load_dataset
-    from rag.embeddings import Embedder
 
     dataset = every_nth(load_dataset(dataset_path, settings.corpus_dir, limit), stride)
     cache = cache_dir / f"{dataset.name}-{_key(dataset.fingerprint(), settings)}.npz"
     if cache.exists():
         print(f"features: reusing {cache}")
         return _read_cache(cache)
-    embedder = Embedder(settings.embedding_model, settings.embedding_batch_size)
-    assistant, _ = product_index(dataset, settings, dataset_root(dataset, index_dir), embedder, print)
-    assistant.embedder.load()  # not warm_up: that loads the scorer this command makes
+    assistant = open_index(dataset, settings, index_dir)  # not warm_up: that loads the scorer this makes
     tables = []
     for question in tqdm(dataset.questions, desc="candidates", unit="q", file=sys.stderr, disable=None):
         passages = assistant.passages(question.question)
@@ -343,11 +334,9 @@ def _read_cache(path: Path) -> list[QuestionTable]:
 def write_model(booster: Any, span_booster: Any, meta: dict[str, Any], folder: Path) -> None:
     """The models' text and their record, written so the same fit gives the same bytes."""
     from rag.answer_model import META_FILE, MODEL_FILE, SPAN_MODEL_FILE
+    from rag.model_files import write_model_files
 
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / MODEL_FILE).write_text(booster.model_to_string(), encoding="utf-8")
-    (folder / SPAN_MODEL_FILE).write_text(span_booster.model_to_string(), encoding="utf-8")
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_model_files(folder, META_FILE, {MODEL_FILE: booster, SPAN_MODEL_FILE: span_booster}, meta)
 
 
 def meta_for(settings: Settings, threshold: float, trained_on: dict[str, Any]) -> dict[str, Any]:

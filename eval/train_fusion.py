@@ -22,13 +22,12 @@ import numpy as np
 
 from eval.datasets import VALIDATION_FROM, every_nth, iso_date
 from eval.metrics import MRR_K, READING_BUDGET, contains_answer
-from eval.training import QUESTION_STRIDE, training_parser
+from eval.training import QUESTION_STRIDE, REPRODUCIBLE, open_index, training_parser
 from rag.config import Settings
 from rag.fusion_features import FUSION_FEATURES
 
 DEPTH = 40  # candidates each side contributes, as Settings.fusion_depth
 CACHE_FORMAT = 2  # raised whenever the cached fields change
-SEED = 13
 # Chosen by four-fold cross-validation over the training split's months (the validation split
 # took no part): two-leaf trees, an additive model, held up best; deeper trees overfitted.
 ROUNDS = 300
@@ -42,11 +41,7 @@ PARAMS: dict[str, Any] = {
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "lambda_l2": 1.0,
-    "seed": SEED,
-    "deterministic": True,
-    "force_row_wise": True,
-    "num_threads": 1,
-    "verbosity": -1,
+    **REPRODUCIBLE,
 }
 # Columns of FUSION_FEATURES that the fixed fusions below read.
 _DENSE_RANK, _LEXICAL_RANK, _DATE_RANK = (
@@ -198,10 +193,8 @@ def collect(
     code are unchanged (the index itself is built once and shared with the eval)."""
     from tqdm import tqdm
 
-    from eval.configs import dataset_root, product_index
     from eval.datasets import load_dataset
     from eval.runner import answers_in_corpus
-    from rag.embeddings import Embedder
     from rag.fusion_features import features
     from rag.retrieval import LearnedFusionRetriever
 
@@ -210,12 +203,10 @@ def collect(
     if cache.exists():
         print(f"candidates: reusing {cache}")
         return _read_cache(cache)
-    embedder = Embedder(settings.embedding_model, settings.embedding_batch_size)
-    assistant, _ = product_index(dataset, settings, dataset_root(dataset, index_dir), embedder, print)
-    embedder.load()
+    assistant = open_index(dataset, settings, index_dir)
     in_corpus = answers_in_corpus(dataset)
     store = assistant.store
-    searcher = LearnedFusionRetriever(store, embedder, settings.top_k, DEPTH)
+    searcher = LearnedFusionRetriever(store, assistant.embedder, settings.top_k, DEPTH)
     found: list[QuestionCandidates] = []
     for question in tqdm(dataset.questions, desc="candidates", unit="q", file=sys.stderr, disable=None):
         union = searcher.candidates(question.question, DEPTH)

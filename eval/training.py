@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from rag.config import PROJECT_ROOT
+from rag.config import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from eval.datasets import Dataset
+    from rag.pipeline import Assistant
 
 DEFAULT_DATASET = PROJECT_ROOT.parent / "shared" / "data" / "realtimeqa-2024"
 DEFAULT_INDEX_DIR = PROJECT_ROOT / ".citeline" / "eval"
@@ -14,6 +19,15 @@ DEFAULT_CACHE_DIR = PROJECT_ROOT / ".citeline" / "train"
 # Every other question of the year (604 questions, 4,660 articles, about 71k chunks): indexing
 # all 8,817 articles takes about two hours here. Both trainers share this index.
 QUESTION_STRIDE = 2
+SEED = 13
+# What makes a LightGBM fit give the same model file, bit for bit, on every run.
+REPRODUCIBLE: dict[str, Any] = {
+    "seed": SEED,
+    "deterministic": True,
+    "force_row_wise": True,
+    "num_threads": 1,
+    "verbosity": -1,
+}
 
 
 def training_parser(prog: str, description: str, models_dir: Path) -> argparse.ArgumentParser:
@@ -28,3 +42,15 @@ def training_parser(prog: str, description: str, models_dir: Path) -> argparse.A
         "--stride", type=int, default=QUESTION_STRIDE, help="every N-th question (default: %(default)s)"
     )
     return parser
+
+
+def open_index(dataset: Dataset, settings: Settings, index_dir: Path) -> Assistant:
+    """The product's index of the dataset (built once, then reused, as the eval does), with
+    the embedding model loaded."""
+    from eval.configs import dataset_root, product_index
+    from rag.embeddings import Embedder
+
+    embedder = Embedder(settings.embedding_model, settings.embedding_batch_size)
+    assistant, _ = product_index(dataset, settings, dataset_root(dataset, index_dir), embedder, print)
+    embedder.load()
+    return assistant

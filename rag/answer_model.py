@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag import answer_features, answer_spans, answer_types
+from rag.model_files import read_model_files
 
 if TYPE_CHECKING:
     import lightgbm
@@ -90,12 +90,9 @@ def load(embedding_model: str, folder: Path = MODELS_DIR) -> AnswerModel:
     """The model in `folder`, checked against the feature code and the embedding model (once per process)."""
     import lightgbm
 
-    try:
-        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        sentences = (folder / MODEL_FILE).read_text(encoding="utf-8")
-        spans = (folder / SPAN_MODEL_FILE).read_text(encoding="utf-8")
-    except (OSError, json.JSONDecodeError) as error:
-        raise AnswerModelError(f"the answer scorer cannot be read from {folder} ({error}); {RETRAIN}") from error
+    meta, (sentences, spans) = read_model_files(
+        folder, META_FILE, (MODEL_FILE, SPAN_MODEL_FILE), AnswerModelError, "answer scorer", RETRAIN
+    )
     check_meta(meta, embedding_model, folder)
     return AnswerModel(
         lightgbm.Booster(model_str=sentences),

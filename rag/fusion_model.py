@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag import fusion_features
+from rag.model_files import read_model_files, write_model_files
 
 if TYPE_CHECKING:
     import lightgbm
@@ -68,11 +68,7 @@ def load(embedding_model: str, folder: Path = MODELS_DIR) -> FusionModel:
     """The model in `folder`, checked against the feature code and the embedding model (once per process)."""
     import lightgbm
 
-    try:
-        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        text = (folder / MODEL_FILE).read_text(encoding="utf-8")
-    except (OSError, json.JSONDecodeError) as error:
-        raise FusionModelError(f"the fusion ranker cannot be read from {folder} ({error}); {RETRAIN}") from error
+    meta, (text,) = read_model_files(folder, META_FILE, (MODEL_FILE,), FusionModelError, "fusion ranker", RETRAIN)
     check_meta(meta, embedding_model, folder)
     return FusionModel(lightgbm.Booster(model_str=text), meta)
 
@@ -85,6 +81,4 @@ def write_model(booster: lightgbm.Booster, embedding_model: str, trained_on: dic
         "embedding_model": embedding_model,
         **trained_on,
     }
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / MODEL_FILE).write_text(booster.model_to_string(), encoding="utf-8")
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_model_files(folder, META_FILE, {MODEL_FILE: booster}, meta)
