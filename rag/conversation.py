@@ -20,12 +20,18 @@ lead:
   speaker, place or time it replaces nor the figures already given.
 
 A question that stands on its own is returned unchanged.
+
+A chain of follow-ups stays bounded (issue 15): each earlier follow-up's words are kept after the
+frame only until a newer one names the same kind of thing (another speaker, place or time), at
+most MAX_ADDED of them, and the oldest give way first when the query would pass MAX_QUERY_CHARS;
+words already in the query are not carried again.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rag.citations import MARKER
 from rag.lexical import STOPWORDS, TOKEN
@@ -92,6 +98,10 @@ _ACCORDING_FOCUS = re.compile(r"^according\s+to\s+(?P<who>.+)$", re.IGNORECASE)
 _OWNER_FOCUS = re.compile(rf"^(?P<owner>(?:the\s+)?{_NAME})['’]s\s+(?P<rest>.+)$")
 _PROPER_FOCUS = re.compile(rf"^(?:the\s+)?{_NAME}$")
 MAX_CARRIED = 8
+MAX_ADDED = 3  # earlier elliptical follow-ups' words kept after the frame ("the later briefing in Kursk")
+# What rewriting may make a query grow to: carried words give way, oldest first, to stay under it.
+# A question of the user's own that is longer is not cut, up to its first question mark.
+MAX_QUERY_CHARS = 300
 MAX_CARRIED_OWN_SUBJECT = 3  # what a question that names its own subject takes from the last turn
 ATTRIBUTE_OWNERS = 2
 
@@ -121,24 +131,44 @@ def is_follow_up(question: str) -> bool:
     return bool(_LEAD_IN.match(question) or _PRONOUN.search(question) or _SAYS_WHAT.search(question))
 
 
+@dataclass(frozen=True)
+class _Rewrite:
+    """A standalone query as its frame (a question) and what elliptical follow-ups added after
+    it, oldest first, each with the kind of frame part it stands for ("speaker", "place",
+    "time") or None: kept apart so that a later follow-up can replace or drop them."""
+
+    frame: str
+    added: tuple[tuple[str | None, str], ...] = ()
+
+    @property
+    def text(self) -> str:
+        return " ".join([self.frame, *(words for _, words in self.added)])
+
+
 def standalone_query(question: str, history: Sequence[Turn]) -> str:
     """The question rewritten to stand on its own, given the earlier turns (oldest first)."""
+    return _rewrite(question, history).text
+
+
+def _rewrite(question: str, history: Sequence[Turn]) -> _Rewrite:
+    """standalone_query's work, keeping the frame and the follow-ups' additions apart."""
     question = " ".join(question.split())
     if not history or not is_follow_up(question):
-        return question
-    previous = standalone_query(history[-1].question, history[:-1])
+        return _Rewrite(question)
+    rewritten = _rewrite(history[-1].question, history[:-1])
+    previous = rewritten.text
     answer = MARKER.sub(" ", history[-1].answer)
     focus = _focus(question)
     if _POSSESSIVE.match(focus):
-        return _with_context(f"What is {focus}?", _named_in_answer(answer, previous) or _entities(previous))
+        return _Rewrite(_with_context(f"What is {focus}?", _named_in_answer(answer, previous) or _entities(previous)))
     if _is_elliptical(focus):
-        return _reframed(previous, focus)
+        return _reframed(rewritten, focus)
     asked = _LEAD_IN.sub("", question, count=1).strip() or question
     if _entities(asked):
-        return _with_context(asked, _referents(asked, previous, answer), MAX_CARRIED_OWN_SUBJECT)
+        return _Rewrite(_with_context(asked, _referents(asked, previous, answer), MAX_CARRIED_OWN_SUBJECT))
     given = set(_NUMBER.findall(answer)) if _ASKS_NUMBER.search(asked) else set()
     context = [e for e in _entities(answer) if e not in given] + _entities(previous) + _content_words(previous)
-    return _with_context(asked, context)
+    return _Rewrite(_with_context(asked, context))
 
 
 def figures_already_given(question: str, history: Sequence[Turn]) -> list[str]:
@@ -228,13 +258,14 @@ def _focus_parts(focus: str) -> list[tuple[str | None, str, str]]:
     return parts
 
 
-def _reframed(previous: str, focus: str) -> str:
+def _reframed(previous: _Rewrite, focus: str) -> _Rewrite:
     """The previous question with the speaker, place or time the elliptical follow-up names in
     place of its own ("How many troops did the Pentagon report?"), what it names that has no
     counterpart there added after it; the previous question and the whole follow-up when
-    nothing could be put in place."""
-    frame = previous
-    added: list[str] = []
+    nothing could be put in place. An earlier follow-up's addition of the same kind (a speaker
+    named before this one) gives way to the new one (_bounded)."""
+    frame = previous.frame
+    added: list[tuple[str | None, str]] = []
     replaced = False
     parts = _focus_parts(focus)
     for kind, words, rest in parts:
@@ -250,7 +281,7 @@ def _reframed(previous: str, focus: str) -> str:
                 frame = frame[: occasion[0]] + frame[occasion[1] :]
         spans = _slots(frame, kind) if kind else []
         if not spans:
-            added.append(" ".join(w for w in (words, rest) if w))
+            added.append((kind, " ".join(w for w in (words, rest) if w)))
             continue
         (start, end), others = spans[0], spans[1:]
         for s, e in reversed(others):
@@ -258,13 +289,41 @@ def _reframed(previous: str, focus: str) -> str:
         frame = frame[:start] + words + frame[end:]
         replaced = True
         if rest:
-            added.append(rest)
-    if not replaced:
-        return f"{previous} {focus}"
-    frame = re.sub(r"\s+([,?;])", r"\1", re.sub(r"\s{2,}", " ", frame)).strip()
-    frame = re.sub(r"^[,;]\s*", "", frame)
-    frame = frame[:1].upper() + frame[1:]
-    return f"{frame} {', '.join(added)}" if added else frame
+            added.append((None, rest))
+    if replaced:
+        frame = re.sub(r"\s+([,?;])", r"\1", re.sub(r"\s{2,}", " ", frame)).strip()
+        frame = re.sub(r"^[,;]\s*", "", frame)
+        frame = frame[:1].upper() + frame[1:]
+    words = ", ".join(w for _, w in added) if replaced else focus
+    kinds = {kind for kind, _ in added if kind}
+    earlier = [(kind, w) for kind, w in previous.added if not (kind in kinds or w.lower() == words.lower())]
+    if not words or _already_in(words, [frame, *(w for _, w in earlier)]):
+        return _bounded(frame, earlier)
+    return _bounded(frame, [*earlier, (added[0][0] if len(added) == 1 else None, words)])
+
+
+def _already_in(words: str, texts: Sequence[str]) -> bool:
+    """Whether every word of `words` is in the texts already (nothing new to carry)."""
+    present = set(TOKEN.findall(" ".join(texts).lower()))
+    return set(TOKEN.findall(words.lower())) <= present
+
+
+def _bounded(frame: str, added: Sequence[tuple[str | None, str]]) -> _Rewrite:
+    """The frame and at most MAX_ADDED additions, the oldest dropped first while the query is
+    longer than MAX_QUERY_CHARS (the newest always stays). A frame that is itself a rewritten
+    query given back as the question ("How many troops did NIS report? Zelensky Singh") loses
+    the oldest words after its first question mark likewise; the question up to it is never cut."""
+    kept = list(added[-MAX_ADDED:])
+    while len(kept) > 1 and len(_Rewrite(frame, tuple(kept)).text) > MAX_QUERY_CHARS:
+        kept.pop(0)
+    excess = len(_Rewrite(frame, tuple(kept)).text) - MAX_QUERY_CHARS
+    asked, mark, tail = frame.partition("?")
+    if excess > 0 and mark and tail.strip():
+        words = tail.split()
+        while words and excess > 0:
+            excess -= len(words.pop(0)) + 1
+        frame = " ".join([asked + mark, *words])
+    return _Rewrite(frame, tuple(kept))
 
 
 def _terms_in_order(text: str) -> list[str]:
@@ -314,10 +373,14 @@ def _referents(asked: str, previous: str, answer: str) -> list[str]:
 
 
 def _with_context(asked: str, context: Sequence[str], limit: int = MAX_CARRIED) -> str:
-    """The question followed by the earlier turn's terms it does not already contain."""
+    """The question followed by the earlier turn's terms it does not already contain: at most
+    `limit`, and fewer (the first always kept) when more would pass MAX_QUERY_CHARS."""
     present = set(TOKEN.findall(asked.lower()))
     carried: list[str] = []
     for term in context:
         if term not in carried and not set(TOKEN.findall(term.lower())) <= present:
             carried.append(term)
-    return f"{asked} ({', '.join(carried[:limit])})" if carried else asked
+    carried = carried[:limit]
+    while len(carried) > 1 and len(asked) + len(", ".join(carried)) + 3 > MAX_QUERY_CHARS:
+        carried.pop()
+    return f"{asked} ({', '.join(carried)})" if carried else asked

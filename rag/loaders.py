@@ -1,24 +1,24 @@
 """File -> Document for .txt, .md (optional front matter), .html/.htm (trafilatura) and .pdf (pypdf).
 
 Every failure is a `LoadError` that names the file and says what to do; callers report it and
-carry on with the other files.
+carry on with the other files. A `published` value that is not a date does not stop a file: the
+document loads undated, with the warning in `Document.date_warning` (rag.dates).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
+from rag.dates import date_text, read_date
 from rag.types import Document
 
 MIN_HTML_WORDS = 8
+MAX_WRITTEN_DATE_CHARS = 200  # of an unreadable `published` value, kept as written
 
 
 class LoadError(Exception):
@@ -36,15 +36,6 @@ def slugify(text: str) -> str:
     return slug or "doc-" + hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
-def normalise_date(value: object) -> str:
-    """A date-like value as YYYY-MM-DD when it has one, else its trimmed text."""
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()[:10]
-    text = str(value or "").strip()
-    match = re.match(r"(\d{4})[-/](\d{2})[-/](\d{2})", text)
-    return "-".join(match.groups()) if match else text
-
-
 def content_hash(text: str, title: str, source: str, url: str, published: str) -> str:
     """Hash of everything stored with a chunk: any change means the document is re-ingested."""
     payload = "\x1f".join((text, title, source, url, published))
@@ -52,14 +43,26 @@ def content_hash(text: str, title: str, source: str, url: str, published: str) -
 
 
 def make_document(
-    *, doc_id: str, text: str, title: str, source: str = "", url: str = "", published: object = "", path: str = ""
+    *,
+    doc_id: str,
+    text: str,
+    title: str,
+    source: str = "",
+    url: str = "",
+    published: object = "",
+    path: str = "",
+    where: str = "",
 ) -> Document:
-    """Build a Document with normalised fields and its content hash."""
+    """Build a Document with normalised fields and its content hash. `published` becomes
+    YYYY-MM-DD (rag.dates.read_date); when it was written otherwise the original is kept in
+    `published_as_written`, and when it is no date the document is undated and `date_warning`
+    (naming `where`, else `path`, else the id) says so."""
     text = text.strip()
     title = " ".join(str(title or "").split()) or doc_id
     source = " ".join(str(source or "").split())
     url = str(url or "").strip()
-    published_text = normalise_date(published)
+    published_text, warning = read_date(published, where or path or doc_id)
+    written = date_text(published)
     return Document(
         id=doc_id,
         text=text,
@@ -69,6 +72,8 @@ def make_document(
         published=published_text,
         path=path,
         content_hash=content_hash(text, title, source, url, published_text),
+        published_as_written=written[:MAX_WRITTEN_DATE_CHARS] if written != published_text else "",
+        date_warning=warning or "",
     )
 
 
@@ -122,54 +127,34 @@ def _load_markdown(path: Path, data: bytes) -> Document:
     )
 
 
-def _load_html(path: Path, data: bytes) -> Document:
-    import trafilatura
-
-    extracted = trafilatura.bare_extraction(
-        data, with_metadata=True, include_comments=False, include_tables=True, include_images=False
-    )
-    page: dict[str, Any] = (
-        {} if extracted is None else extracted if isinstance(extracted, dict) else extracted.as_dict()
-    )
-    text = page.get("text") or ""
-    # A handful of words is a menu or a stub that trafilatura fell back on, not an article.
-    if len(text.split()) < MIN_HTML_WORDS:
-        raise LoadError(path, "has no article text that could be extracted; check that it is a saved article page")
-    return make_document(
-        doc_id=slugify(path.stem),
-        text=text,
-        title=page.get("title") or _name_as_title(path),
-        source=page.get("sitename") or page.get("hostname") or page.get("author") or "",
-        url=page.get("url") or "",
-        published=page.get("date") or "",
-        path=str(path),
-    )
+EXTRACTION_TIMEOUT_SECONDS = 60.0  # a PDF or HTML page that takes longer to read is refused
+EXTRACTION_MEMORY_BYTES = 2 * 1024**3  # address space allowed to the process that reads one PDF or page
+_KIND_NAMES = {"pdf": "PDF", "html": "page"}
 
 
-PDF_TIMEOUT_SECONDS = 60.0  # a PDF that takes longer to read is refused
-PDF_MEMORY_BYTES = 2 * 1024**3  # address space allowed to the process that reads one PDF
-
-
-def _read_pdf_isolated(path: Path, data: bytes) -> dict[str, object]:
-    """rag.pdf_worker's result for the PDF, read in a child process that is stopped after
-    PDF_TIMEOUT_SECONDS or when it needs more than PDF_MEMORY_BYTES."""
+def _read_isolated(kind: str, path: Path, data: bytes) -> dict[str, object]:
+    """rag.extraction's result for the file (kind "pdf" or "html"), read in a child process that
+    is stopped after EXTRACTION_TIMEOUT_SECONDS or when it needs more than EXTRACTION_MEMORY_BYTES."""
     import subprocess
     import sys
 
-    from rag.pdf_worker import OUT_OF_MEMORY
+    from rag.extraction import OUT_OF_MEMORY
 
+    name = _KIND_NAMES[kind]
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "rag.pdf_worker", str(PDF_MEMORY_BYTES)],  # it limits its own memory
+            [sys.executable, "-m", "rag.extraction", kind, str(EXTRACTION_MEMORY_BYTES)],  # it limits its own memory
             input=data,
             capture_output=True,
-            timeout=PDF_TIMEOUT_SECONDS,
+            timeout=EXTRACTION_TIMEOUT_SECONDS,
             check=False,
             cwd=Path(__file__).resolve().parent.parent,
         )
     except subprocess.TimeoutExpired:
         raise LoadError(
-            path, f"took more than {PDF_TIMEOUT_SECONDS:g} s to read and was stopped; the PDF may be damaged or hostile"
+            path,
+            f"took more than {EXTRACTION_TIMEOUT_SECONDS:g} s to read and was stopped; "
+            f"the {name} may be damaged or hostile (save a simpler copy, e.g. as text, and add that)",
         ) from None
     try:
         result = json.loads(done.stdout)
@@ -178,20 +163,39 @@ def _read_pdf_isolated(path: Path, data: bytes) -> dict[str, object]:
         # or importing) as a MemoryError or "Cannot allocate memory" message, or as a signal.
         memory = done.returncode in (OUT_OF_MEMORY, -9) or b"memory" in done.stderr.lower()
         reason = (
-            f"needed more than {PDF_MEMORY_BYTES // 1024**2:,} MB of memory to read and was stopped"
+            f"needed more than {EXTRACTION_MEMORY_BYTES // 1024**2:,} MB of memory to read and was stopped"
             if memory
-            else f"could not be read (the PDF reader exited with status {done.returncode})"
+            else f"could not be read (the {name} reader exited with status {done.returncode})"
         )
-        raise LoadError(path, f"{reason}; the PDF may be damaged or hostile") from None
+        raise LoadError(path, f"{reason}; the {name} may be damaged or hostile") from None
     if not isinstance(result, dict):
-        raise LoadError(path, "could not be read as a PDF")
+        raise LoadError(path, f"could not be read as a {name}")
     return result
+
+
+def _load_html(path: Path, data: bytes) -> Document:
+    page = _read_isolated("html", path, data)
+    if page.get("error"):
+        raise LoadError(path, f"could not be read as HTML ({page['error']}); the file may be damaged or incomplete")
+    text = "".join(str(part) for part in page.get("pages", []))  # type: ignore[attr-defined]
+    # A handful of words is a menu or a stub that trafilatura fell back on, not an article.
+    if len(text.split()) < MIN_HTML_WORDS:
+        raise LoadError(path, "has no article text that could be extracted; check that it is a saved article page")
+    return make_document(
+        doc_id=slugify(path.stem),
+        text=text,
+        title=str(page.get("title") or "") or _name_as_title(path),
+        source=str(page.get("sitename") or page.get("hostname") or page.get("author") or ""),
+        url=str(page.get("url") or ""),
+        published=page.get("date") or "",
+        path=str(path),
+    )
 
 
 def _load_pdf(path: Path, data: bytes) -> Document:
     if not data.lstrip().startswith(b"%PDF"):
         raise LoadError(path, "is not a PDF (it has no %PDF header); check the file or its extension")
-    result = _read_pdf_isolated(path, data)
+    result = _read_isolated("pdf", path, data)
     if result.get("error") == "encrypted":
         raise LoadError(path, "is an encrypted PDF; save an unencrypted copy and add that")
     if result.get("error"):
@@ -348,6 +352,7 @@ def load_articles_jsonl(path: Path) -> tuple[list[Document], list[LoadError]]:
                     source=str(row.get("source") or ""),
                     url=str(row.get("url") or ""),
                     published=row.get("published") or "",
+                    where=where,
                 )
             )
     return documents, failed

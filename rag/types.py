@@ -17,6 +17,8 @@ class Document:
     published: str = ""  # ISO date (YYYY-MM-DD) when known
     path: str = ""  # the file it was loaded from, if any
     content_hash: str = ""  # sha256 of text and metadata; decides whether re-ingest is needed
+    published_as_written: str = ""  # the file's own `published` value when it was not YYYY-MM-DD
+    date_warning: str = ""  # why `published` is empty though the file gave a value (names the file)
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,14 @@ class Answer:
     backend: str = "extractive"  # what wrote the answer (rag.llm.backend_name)
     claims: tuple[Claim, ...] = ()  # a generated answer's sentences as checked against the sources
     notice: str = ""  # said to the user about how the answer came about (e.g. a fallback)
+    # How many of `passages`, in rank order, the LLM's prompt held (the rest did not fit its
+    # context; the model's answer cites none of them); None when no LLM is configured.
+    passages_sent: int | None = None
+
+    @property
+    def passages_read(self) -> tuple[Passage, ...]:
+        """The passages the answer was written from: those the LLM's prompt held, or all."""
+        return self.passages if self.passages_sent is None else self.passages[: self.passages_sent]
 
     @property
     def unverified(self) -> tuple[Claim, ...]:
@@ -180,6 +190,8 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "backend": self.backend,
             "notice": self.notice,
+            "passages_retrieved": len(self.passages),
+            "passages_sent": self.passages_sent,
             "claims": [
                 {"text": c.text, "sources": list(c.sources), "verified": c.verified, "problem": c.problem}
                 for c in self.claims

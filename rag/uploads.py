@@ -2,8 +2,8 @@
 
 The browser-supplied name only contributes a slug to the new name; it never becomes a path,
 and the file's type is read from its content, not from the name. A file is checked by loading
-it before it is kept, so a bad upload leaves nothing behind. PDFs are read in a child process
-with a time and memory limit (rag.loaders).
+it before it is kept, so a bad upload leaves nothing behind. PDF and HTML files are read in a
+child process with a time and memory limit (rag.loaders, rag.extraction).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.conversation import figures_already_given, is_follow_up, standalone_query
+from rag.conversation import MAX_ADDED, MAX_QUERY_CHARS, figures_already_given, is_follow_up, standalone_query
 from rag.types import Turn
 
 NIS = Turn(
@@ -281,3 +281,55 @@ def test_and_its_takes_what_the_answer_named_that_the_question_did_not() -> None
     assert standalone_query("And its maximum range?", history) == (
         "What is its maximum range? (Army Tactical Missile Systems, ATACMS)"
     )
+
+
+NAMES = [
+    "Volodymyr Zelensky", "Sabrina Singh", "Lloyd Austin", "Dmitry Peskov", "Pat Ryder", "Antony Blinken",
+    "Jens Stoltenberg", "Kim Jong Un", "Vladimir Putin", "Sergei Shoigu", "Sergei Lavrov", "Yoon Suk Yeol",
+    "Joe Biden", "Kamala Harris", "Emmanuel Macron", "Olaf Scholz", "Rishi Sunak", "Recep Erdogan",
+    "Narendra Modi", "Xi Jinping",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("first", ["What is the situation in the region?", "How many troops did NIS report?"])
+@pytest.mark.parametrize("history_holds", ["questions as asked", "rewritten queries"])
+def test_twenty_what_about_follow_ups_keep_the_query_bounded(first: str, history_holds: str) -> None:
+    """Issue 15: each "What about <name>?" used to add the name after all the earlier ones."""
+    history = [Turn(first, "1,500 soldiers [1]")]
+    for name in NAMES:
+        query = standalone_query(f"What about {name}?", history)
+        assert len(query) <= MAX_QUERY_CHARS and name in query and query.startswith(first[:15])
+        asked = f"What about {name}?" if history_holds == "questions as asked" else query
+        history.append(Turn(asked, f"{name} said 1,000 [1]"))
+    if history_holds == "questions as asked":  # the new name takes the place of the one before
+        assert query in ("What is the situation in the region? Xi Jinping", "How many troops did Xi Jinping report?")
+
+
+def test_an_earlier_follow_ups_words_give_way_to_a_new_one_of_the_same_kind() -> None:
+    history = [Turn("What is the situation in the region?", "Tense [1]"), Turn("What about Zelensky?", "Calm [1]")]
+    assert standalone_query("What about Singh?", history) == "What is the situation in the region? Singh"
+    history = [NIS, Turn("What about the later briefing?", "3,000 [1]"), Turn("And in Kursk?", "2,000 [1]")]
+    assert standalone_query("And in Belgorod?", history) == (
+        "How many troops did NIS report? the later briefing in Belgorod"
+    )
+    assert standalone_query("And the later briefing?", history) == (  # not carried twice
+        "How many troops did NIS report? in Kursk the later briefing"
+    )
+
+
+def test_at_most_max_added_earlier_follow_ups_are_kept() -> None:
+    history = [Turn("What is the situation in the region?", "Tense [1]")]
+    for topic in ("the drones", "the missiles", "the tanks", "the artillery", "the ships"):
+        query = standalone_query(f"And {topic}?", history)
+        history.append(Turn(f"And {topic}?", "Some [1]"))
+    assert query == "What is the situation in the region? the tanks the artillery the ships"
+    assert MAX_ADDED == 3  # the newest and the two before it
+
+
+def test_a_pronoun_follow_up_carries_no_more_than_the_bound() -> None:
+    ordinals = ["First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth"]
+    names = ", ".join(f"General Someone Of The {word} Mechanised Infantry Brigade" for word in ordinals)
+    previous = Turn(f"Where did {names} train?", "In the east [1]")
+    query = standalone_query("When did they arrive?", [previous])
+    assert len(query) <= MAX_QUERY_CHARS
+    assert query.startswith("When did they arrive? (General Someone Of The First Mechanised Infantry Brigade, ")
