@@ -101,7 +101,7 @@ def detail(
     configuration: str, question: GoldQuestion, answer: Answer, ranking: Sequence[Passage], record: QuestionRecord
 ) -> dict[str, object]:
     """One line of questions.jsonl: what was retrieved, answered and cited, for reading failures."""
-    read = {p.chunk.id for p in answer.passages}
+    read = {p.chunk.id for p in answer.passages_read}
     return {
         "config": configuration,
         "id": question.id,
@@ -155,7 +155,7 @@ def run(
     for question in tqdm(questions, desc=configuration.name, unit="q", file=sys.stderr, disable=None):
         answer = configuration.assistant.ask(question.question, question.history)
         ranking = rank(configuration.ranker, answer.query)
-        read = [p.chunk.id for p in answer.passages]
+        read = [p.chunk.id for p in answer.passages_read]
         disagreements += [p.chunk.id for p in ranking[: len(read)]] != read
         record = score_question(question, answer, ranking, in_corpus[question.id])
         records.append(record)

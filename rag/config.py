@@ -162,7 +162,10 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature of the LLM (0: repeatable).")
     llm_max_tokens: int = Field(384, ge=16, le=8192, description="Longest generated answer, in tokens.")
     llm_context_tokens: int = Field(
-        4096, ge=512, description="Context window llama.cpp allocates for llm=llamacpp (prompt plus answer)."
+        4096,
+        ge=512,
+        description="The LLM's context window (prompt plus answer): llama.cpp allocates it, and for both LLM "
+        "backends the prompt keeps only the passages that fit in it less llm_max_tokens.",
     )
     llm_timeout_seconds: float = Field(
         120.0, gt=0, description="How long to wait for an OpenAI-compatible server before answering extractively."

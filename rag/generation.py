@@ -1,10 +1,13 @@
 """Answers written by an LLM from the retrieved passages, checked in code before they are shown.
 
-The model sees the grounded prompt (rag.prompts). What it writes streams to the caller as it
-comes; then markers that point at no source are dropped, every sentence is checked against the
-sources it cites (rag.verification), figures the sources give that the answer left out are
-added with their source and date, and an answer with no sentence that checks out is replaced by
-the extractive answer, saying so. A model or server that fails mid-answer is treated the same way.
+The model sees the grounded prompt (rag.prompts) with the passages, in rank order, that fit its
+context with room left for the reply; the rest are left out, so its answer cannot cite them, and
+when not even one fits the model is not asked and the extractive answer stands in, saying why.
+What the model writes streams to the caller as it comes; then markers that point at no source
+are dropped, every sentence is checked against the sources it cites (rag.verification), figures
+the sources give that the answer left out are added with their source and date, and an answer
+with no sentence that checks out is replaced by the extractive answer, saying so. A model or
+server that fails mid-answer is treated the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from rag.answering import REFUSAL, ExtractiveAnswerer, attribution, figures_in, 
 from rag.chunking import heading, sentence_spans
 from rag.citations import cited_numbers, strip_invalid_markers
 from rag.lexical import terms
-from rag.prompts import grounded_messages, rewrite_messages
+from rag.llm import prompt_budget
+from rag.prompts import grounded_messages, passages_that_fit, rewrite_messages
 from rag.types import Answer, Citation, Claim, Passage, Turn
 from rag.verification import normalise_markers, verify
 
@@ -113,16 +117,26 @@ class GenerativeAnswerer:
         self.model = model
         self.extractive = extractive
         self.backend = backend
+        self.prompt_tokens = prompt_budget(model)  # None: the prompt is not trimmed
+
+    def passages_sent(self, question: str, passages: Sequence[Passage]) -> int:
+        """How many of the passages, in rank order, the prompt holds within the model's context."""
+        if self.prompt_tokens is None:
+            return len(passages)
+        return passages_that_fit(question, passages, self.prompt_tokens)
 
     def stream(self, question: str, passages: Sequence[Passage], avoid: Sequence[str] = ()) -> AnswerStream:
-        """Stream the model's answer to the question from the passages (numbered in order)."""
-        if not passages:
-            return AnswerStream.of(self._extractive(question, passages, avoid, ""))
+        """Stream the model's answer to the question from the passages that fit its context
+        (numbered in rank order); the Answer keeps every passage and says how many were sent."""
+        sent = self.passages_sent(question, passages)
+        if not sent:
+            notice = "" if not passages else self._too_small()
+            return AnswerStream.of(self._extractive(question, passages, avoid, notice, sent))
         failures: list[str] = []
 
         def pieces() -> Iterator[str]:
             try:
-                for chunk in self.model.stream(grounded_messages(question, passages)):
+                for chunk in self.model.stream(grounded_messages(question, passages[:sent])):
                     if chunk.text:
                         yield chunk.text
             except Exception as error:  # noqa: BLE001 - any model or server failure falls back, never loses the question
@@ -131,23 +145,40 @@ class GenerativeAnswerer:
         def finish(text: str) -> Answer:
             if failures:
                 notice = f"The {self.backend} model failed ({failures[0]}); this is the extractive answer instead."
-                return self._extractive(question, passages, avoid, notice)
-            return self.check(question, passages, text, avoid)
+                return self._extractive(question, passages, avoid, notice, sent)
+            return self.check(question, passages, text, avoid, sent)
 
         return AnswerStream(pieces(), finish)
 
-    def check(self, question: str, passages: Sequence[Passage], generated: str, avoid: Sequence[str] = ()) -> Answer:
-        """The generated text made into an Answer whose every claim is checked (module docstring)."""
-        text = strip_invalid_markers(normalise_markers(generated), range(1, len(passages) + 1))
-        claims = verify(text, source_texts(passages))
+    def check(
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        generated: str,
+        avoid: Sequence[str] = (),
+        sent: int | None = None,
+    ) -> Answer:
+        """The generated text made into an Answer whose every claim is checked (module docstring)
+        against the first `sent` passages, the ones the model was given (default: all)."""
+        sent = len(passages) if sent is None else sent
+        shown = passages[:sent]
+        text = strip_invalid_markers(normalise_markers(generated), range(1, sent + 1))
+        claims = verify(text, source_texts(shown))
         if not any(claim.verified for claim in claims):
             if _REFUSED.search(text) and not cited_numbers(text):
-                return Answer(REFUSAL, refused=True, passages=tuple(passages), query=question, backend=self.backend)
-            return self._extractive(question, passages, avoid, UNCHECKED)
-        added = self._figures_left_out(question, passages, claims, avoid)
+                return Answer(
+                    REFUSAL,
+                    refused=True,
+                    passages=tuple(passages),
+                    query=question,
+                    backend=self.backend,
+                    passages_sent=sent,
+                )
+            return self._extractive(question, passages, avoid, UNCHECKED, sent)
+        added = self._figures_left_out(question, shown, claims, avoid)
         claims += added
         citations = tuple(
-            self._citation(n, passages[n - 1], [c for c in claims if n in c.sources])
+            self._citation(n, shown[n - 1], [c for c in claims if n in c.sources])
             for n in sorted({n for claim in claims for n in claim.sources})
         )
         return Answer(
@@ -158,6 +189,7 @@ class GenerativeAnswerer:
             query=question,
             backend=self.backend,
             claims=tuple(claims),
+            passages_sent=sent,
         )
 
     def rewrite(self, question: str, history: Sequence[Turn]) -> str | None:
@@ -184,10 +216,24 @@ class GenerativeAnswerer:
                 said |= numbers
         return added
 
-    def _extractive(self, question: str, passages: Sequence[Passage], avoid: Sequence[str], notice: str) -> Answer:
+    def _too_small(self) -> str:
+        """Why the model was not asked: its context holds the rules and question but no passage."""
+        return (
+            f"The {self.backend} model's context leaves {self.prompt_tokens} tokens for the prompt "
+            "(CITELINE_LLM_CONTEXT_TOKENS less CITELINE_LLM_MAX_TOKENS), too few for even one source; "
+            "this is the extractive answer instead."
+        )
+
+    def _extractive(
+        self, question: str, passages: Sequence[Passage], avoid: Sequence[str], notice: str, sent: int
+    ) -> Answer:
+        """The extractive answer from every passage (it has no context to fit), standing in for the model's."""
         answer = self.extractive.answer(question, passages, avoid)
         return replace(
-            answer, backend=f"extractive (fallback from {self.backend})", notice=notice if not answer.refused else ""
+            answer,
+            backend=f"extractive (fallback from {self.backend})",
+            notice=notice if not answer.refused else "",
+            passages_sent=sent,
         )
 
     @staticmethod

@@ -6,7 +6,8 @@
   server, OpenAI itself) through langchain-openai's ChatOpenAI.
 
 Both are optional installs (requirements-llm.txt); a missing one is a clear error saying what
-to install, raised when the backend is first used, never at import time.
+to install, raised when the backend is first used, never at import time. Each model records the
+context and the reply's reserve from Settings, which bound its prompt (prompt_budget).
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ def chat_model(settings: Settings) -> BaseChatModel:
             context_tokens=settings.llm_context_tokens,
             max_tokens=settings.llm_max_tokens,
             temperature=settings.llm_temperature,
+            metadata=_limits(settings),
         )
     if settings.llm == "openai":
         if not settings.llm_base_url or not settings.llm_model:
@@ -146,8 +148,24 @@ def chat_model(settings: Settings) -> BaseChatModel:
             extra_body={"max_tokens": settings.llm_max_tokens},
             timeout=settings.llm_timeout_seconds,
             max_retries=1,
+            metadata=_limits(settings),
         )
     raise LLMConfigError(f"CITELINE_LLM={settings.llm!r} uses no chat model")
+
+
+def _limits(settings: Settings) -> dict[str, Any]:
+    """The context and the reply's reserve, kept in the model's LangChain metadata for prompt_budget."""
+    return {"context_tokens": settings.llm_context_tokens, "reply_tokens": settings.llm_max_tokens}
+
+
+def prompt_budget(model: BaseChatModel) -> int | None:
+    """Tokens the prompt may take: the model's context (CITELINE_LLM_CONTEXT_TOKENS) less the
+    reply's reserve (CITELINE_LLM_MAX_TOKENS), as chat_model recorded them; None for a model
+    built otherwise, whose prompt is not trimmed."""
+    limits = model.metadata or {}
+    if "context_tokens" not in limits or "reply_tokens" not in limits:
+        return None
+    return int(limits["context_tokens"]) - int(limits["reply_tokens"])
 
 
 def backend_name(settings: Settings) -> str:

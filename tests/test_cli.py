@@ -35,6 +35,7 @@ def test_ingest_twice_then_ask_list_remove(cli_env: Settings, capsys: pytest.Cap
     assert main(["ask", "--json", "How many troops did NIS report?"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["refused"] is False and "1,500" in payload["answer"]
+    assert (payload["passages_sent"], payload["passages_retrieved"]) == (None, 5)  # no LLM, nothing trimmed
     citation = payload["citations"][0]
     assert {"n", "doc_id", "title", "passage", "start", "end"} <= citation.keys()
     assert "(NIS) announced that North Korea had sent 1,500 soldiers" in citation["passage"]

@@ -5,6 +5,7 @@ checking, fallbacks, the fenced prompt), not the small model's wisdom."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from rag.config import Settings
 from rag.generation import OTHER_FIGURES, UNCHECKED, GenerativeAnswerer
 from rag.llm import LLMConfigError, chat_model, shipped_gguf
 from rag.pipeline import Assistant
-from rag.types import Answer, Passage
+from rag.prompts import TEMPLATE_TOKENS, estimated_tokens, grounded_messages, passages_that_fit
+from rag.types import Answer, Chunk, Passage
 
 NIS_QUESTION = "How many troops did NIS report?"
 QUICK = {"llm_max_tokens": 80}  # enough to see streaming and citations, short enough to be quick
@@ -205,3 +207,83 @@ def test_generative_answerer_without_passages_declines_without_calling_the_model
     assert isinstance(local_llm.generator, GenerativeAnswerer)
     answer = local_llm.generator.stream(NIS_QUESTION, []).result()
     assert answer.refused and answer.text == REFUSAL
+
+
+def passage(n: int, sentences: int) -> Passage:
+    """A passage of `sentences` sentences with figures and a date, as news passages have."""
+    text = " ".join(f"On 2024-10-{n:02d} officials said {n * 1500:,} soldiers moved {n} km." for _ in range(sentences))
+    return Passage(Chunk(f"c{n}", f"d{n}", 0, text, 0, len(text), title=f"Report {n}", published="2024-10-01"), 1.0)
+
+
+def prompt_tokens(question: str, passages: list[Passage]) -> int:
+    return TEMPLATE_TOKENS + sum(estimated_tokens(content) for _, content in grounded_messages(question, passages))
+
+
+def test_passages_that_fit_keep_the_longest_prefix_in_rank_order() -> None:
+    passages = [passage(1, 8), passage(2, 8), passage(3, 40), passage(4, 8), passage(5, 8)]
+    budget = prompt_tokens(NIS_QUESTION, [*passages[:2], passages[3]]) + 10  # room for a short third passage
+    assert prompt_tokens(NIS_QUESTION, passages[:3]) > budget  # but not for the long one ranked third
+    assert passages_that_fit(NIS_QUESTION, passages, budget) == 2  # the long third is not skipped for the fourth
+    assert passages_that_fit(NIS_QUESTION, passages, 100_000) == 5
+    many = [passage(n, 8) for n in range(1, 51)]  # top_k's limit, into the default 4,096 less 384
+    kept = passages_that_fit(NIS_QUESTION, many, 4096 - 384)
+    assert 0 < kept < 50 and prompt_tokens(NIS_QUESTION, many[:kept]) <= 4096 - 384
+
+
+def test_a_budget_too_small_for_one_passage_sends_none() -> None:
+    rules_and_question = prompt_tokens(NIS_QUESTION, [])
+    assert passages_that_fit(NIS_QUESTION, [passage(1, 8)], rules_and_question) == 0
+    assert passages_that_fit(NIS_QUESTION, [passage(1, 8)], 512 - 8192) == 0  # max tokens over the context
+    assert passages_that_fit(NIS_QUESTION, [], 4096) == 0
+
+
+def test_the_token_estimate_is_no_lower_than_smollm2s_tokenizer_on_the_corpus_prompts() -> None:
+    from llama_cpp import Llama
+
+    from tests.conftest import SHIPPED_CORPUS
+
+    model = shipped_gguf()
+    assert model is not None
+    vocabulary = Llama(model_path=str(model), vocab_only=True, verbose=False)
+    for file in sorted(SHIPPED_CORPUS.glob("*.md")):
+        text = file.read_text(encoding="utf-8")
+        whole = Passage(Chunk(file.stem, file.stem, 0, text, 0, len(text), title=file.stem), 1.0)
+        for _, content in grounded_messages(NIS_QUESTION, [whole]):
+            real = len(vocabulary.tokenize(content.encode("utf-8"), add_bos=False, special=True))
+            assert real <= estimated_tokens(content), file.name
+
+
+def test_a_context_too_small_for_one_passage_gives_the_extractive_answer_without_the_model(
+    local_llm: Assistant,
+) -> None:
+    small = chat_model(Settings(llm="llamacpp", llm_context_tokens=512))  # less 384 for the reply: 128 left
+    generator = GenerativeAnswerer(small, local_llm.answerer, "llamacpp:small")
+    passages = passages_for(local_llm, NIS_QUESTION)
+    answer = generator.stream(NIS_QUESTION, passages).result()
+    assert small._llama is None  # never loaded, never asked
+    assert "1,500" in answer.text and citations_resolve(answer)
+    assert "CITELINE_LLM_CONTEXT_TOKENS" in answer.notice and answer.backend.startswith("extractive (fallback")
+    shown = answer.to_json()
+    assert (shown["passages_sent"], shown["passages_retrieved"]) == (0, len(passages))
+
+
+def test_ask_json_shows_fewer_passages_sent_than_retrieved_when_the_context_is_small(
+    corpus_store: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rag.__main__ import main
+
+    for name, value in {
+        "STORE_DIR": corpus_store.store_dir,
+        "CORPUS_DIR": corpus_store.corpus_dir,
+        "LLM": "llamacpp",
+        "LLM_CONTEXT_TOKENS": 1024,
+        "LLM_MAX_TOKENS": QUICK["llm_max_tokens"],
+    }.items():
+        monkeypatch.setenv(f"CITELINE_{name}", str(value))
+    assert main(["ask", "--json", NIS_QUESTION]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["passages_retrieved"] == Settings().top_k
+    assert 0 < payload["passages_sent"] < payload["passages_retrieved"]
+    assert "failed" not in payload["notice"]  # llama.cpp took the trimmed prompt within its 1,024 tokens
+    if payload["backend"].startswith("llamacpp"):  # the model's own answer cites only what it was sent
+        assert all(c["n"] <= payload["passages_sent"] for c in payload["citations"])
