@@ -14,30 +14,36 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from rag.answer_model import AnswerModelError
 from rag.citations import escape_markdown, highlight_segments
 from rag.config import Settings
-from rag.embeddings import EmbeddingModelError
-from rag.llm import LLMConfigError, backend_name
+from rag.errors import CitelineError, InputError
+from rag.ingest_worker import IngestJob, IngestWorker
+from rag.llm import backend_name
 from rag.loaders import SUPPORTED_SUFFIXES
 from rag.pipeline import Assistant
-from rag.store import StoreBusyError, StoredDocument, StoreMismatchError, copies_by_story, document_sources
-from rag.types import SearchFilter, Turn
+from rag.questions import checked_question
+from rag.store_records import StoredDocument, copies_by_story, document_sources
+from rag.types import Answer, Citation, SearchFilter, Turn
 from rag.uploads import UploadError, accept_upload
 
 UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in SUPPORTED_SUFFIXES)
 
 
 @st.cache_resource(show_spinner="Loading the embedding model and the store…")
-def get_assistant(settings_json: str, _settings: Settings) -> tuple[Assistant, list[str]]:
-    """One Assistant (model + store) per settings (their JSON is the cache key), shared by every
-    rerun and session, with the files that failed when the shipped corpus was indexed on first start."""
+def get_assistant(settings_json: str, _settings: Settings) -> tuple[Assistant, IngestWorker, list[str]]:
+    """One Assistant (model + store) and one ingest worker per settings (their JSON is the cache
+    key), shared by every rerun and session, with the files that failed when the shipped corpus
+    was indexed on first start. On a later start the worker syncs the corpus folder in the
+    background, which also indexes an upload saved by a run that stopped before indexing it."""
     assistant = Assistant.from_settings(_settings)
+    worker = IngestWorker(assistant)
     failures: list[str] = []
     if assistant.chunk_count() == 0:
         failures = [str(error) for error in assistant.ingest().failed]
+    else:
+        worker.submit([_settings.corpus_dir])
     assistant.warm_up()
-    return assistant, failures
+    return assistant, worker, failures
 
 
 def conversation(messages: list[dict[str, Any]]) -> list[Turn]:
@@ -57,41 +63,38 @@ def safe_link(url: str) -> str | None:
     return quote(url, safe=":/?&=#%+,;@~!$*'")
 
 
-def render_passage(citation: dict[str, Any]) -> str:
+def render_passage(citation: Citation) -> str:
     """The cited passage as escaped Markdown with the supporting sentence highlighted."""
-    offset = citation["passage_start"]
-    runs = highlight_segments(citation["passage"], citation["start"] - offset, citation["end"] - offset)
+    offset = citation.passage_start
+    runs = highlight_segments(citation.passage, citation.start - offset, citation.end - offset)
     return "".join(
         f":orange-background[**{escape_markdown(text)}**]" if marked else escape_markdown(text) for text, marked in runs
     )
 
 
-def render_answer(answer: dict[str, Any]) -> None:
+def render_answer(answer: Answer, asked: str) -> None:
     """The answer, its sources as expanders, and the standalone query when a follow-up was rewritten."""
-    if answer.get("short_answer"):
-        st.markdown(f"**{escape_markdown(answer['short_answer'])}**")
-    if answer.get("notice"):
-        st.info(escape_markdown(answer["notice"]))
-    st.markdown(escape_markdown(answer["answer"]).replace("\n", "  \n"))  # keep the answer's line breaks
-    for claim in answer.get("claims", []):
-        if not claim["verified"]:
-            st.warning(escape_markdown(f"Unverified: “{claim['text']}” ({claim['problem']})"), icon="⚠️")
-    for citation in answer["citations"]:
-        meta = " · ".join(part for part in (citation["published"], citation["source"]) if part)
-        with st.expander(escape_markdown(f"[{citation['n']}] {citation['title']} — {meta}")):
+    if answer.short_answer:
+        st.markdown(f"**{escape_markdown(answer.short_answer)}**")
+    if answer.notice:
+        st.info(escape_markdown(answer.notice))
+    st.markdown(escape_markdown(answer.text).replace("\n", "  \n"))  # keep the answer's line breaks
+    for claim in answer.unverified:
+        st.warning(escape_markdown(f"Unverified: “{claim.text}” ({claim.problem})"), icon="⚠️")
+    for citation in answer.citations:
+        meta = " · ".join(part for part in (citation.published, citation.source) if part)
+        with st.expander(escape_markdown(f"[{citation.n}] {citation.title} — {meta}")):
             st.markdown(render_passage(citation))
-            link = safe_link(citation["url"])
+            link = safe_link(citation.url)
             if link:
                 st.markdown(f"[Open the original]({link})")
-            st.caption(
-                f"Document {escape_markdown(citation['doc_id'])}, characters {citation['start']}–{citation['end']}"
-            )
-            for copy in citation.get("copies", []):
-                where = " · ".join(part for part in (copy["published"], copy["source"]) if part)
-                st.caption(escape_markdown(f"Also published in: {copy['title']} — {where} ({copy['doc_id']})"))
-    if answer.get("standalone_query"):
+            st.caption(f"Document {escape_markdown(citation.doc_id)}, characters {citation.start}–{citation.end}")
+            for copy in citation.copies:
+                where = " · ".join(part for part in (copy.published, copy.source) if part)
+                st.caption(escape_markdown(f"Also published in: {copy.title} — {where} ({copy.doc_id})"))
+    if answer.query and answer.query != " ".join(asked.split()):
         with st.expander("Searched for"):
-            st.markdown(escape_markdown(answer["standalone_query"]))
+            st.markdown(escape_markdown(answer.query))
 
 
 def render_filters(documents: list[StoredDocument], settings: Settings) -> SearchFilter:
@@ -118,7 +121,9 @@ def render_filters(documents: list[StoredDocument], settings: Settings) -> Searc
     return where
 
 
-def render_sidebar(assistant: Assistant, settings: Settings, startup_failures: list[str]) -> SearchFilter:
+def render_sidebar(
+    assistant: Assistant, worker: IngestWorker, settings: Settings, startup_failures: list[str]
+) -> SearchFilter:
     """The corpus, uploads and the search filters; returns the filters."""
     documents = assistant.documents()
     with st.sidebar:
@@ -143,48 +148,63 @@ def render_sidebar(assistant: Assistant, settings: Settings, startup_failures: l
             files = st.file_uploader("Add articles", type=UPLOAD_TYPES, accept_multiple_files=True)
             submitted = st.form_submit_button("Add to corpus")
         if submitted and files:
-            add_uploads(assistant, settings, [(f.name, f.getvalue()) for f in files])
+            add_uploads(worker, settings, [(f.name, f.getvalue()) for f in files])
+        jobs = [job for job in map(worker.job, st.session_state.get("ingest_jobs", [])) if job is not None]
+        watching = any(job.active for job in jobs)
+        st.fragment(run_every=1.0 if watching else None)(render_jobs)(worker, [job.id for job in jobs], watching)
     return where
 
 
-def add_uploads(assistant: Assistant, settings: Settings, uploads: list[tuple[str, bytes]]) -> None:
-    """Save each valid upload under a safe name and ingest them; report every rejection by name."""
+def add_uploads(worker: IngestWorker, settings: Settings, uploads: list[tuple[str, bytes]]) -> None:
+    """Save each valid upload under a safe name and hand them to the ingest worker; report every
+    rejection by name. Once saved, a file is indexed even if this page is closed or rerun."""
     saved = []
     for name, data in uploads:
         try:
             saved.append(accept_upload(settings, name, data))
         except UploadError as error:
             st.error(escape_markdown(str(error)))
-    if not saved:
-        return
-    bar = st.progress(0.0, text="Embedding…")
+    if saved:
+        st.session_state.setdefault("ingest_jobs", []).append(worker.submit(saved).id)
 
-    def progress(done: int, total: int) -> None:
-        bar.progress(done / total, text="Embedding…")
 
-    try:
-        report = assistant.ingest(saved, progress=progress)
-    except StoreBusyError as error:
-        bar.empty()
-        st.error(escape_markdown(f"Saved in the corpus folder but not indexed yet ({error}); the next ingest adds it."))
-        return
-    bar.empty()
-    for failure in report.failed:
-        st.error(escape_markdown(str(failure)))
-    st.success(report.summary())
+def render_jobs(worker: IngestWorker, job_ids: list[int], watching: bool) -> None:
+    """This session's uploads: progress while they are embedded (refreshed every second), then
+    what was added, what failed and why; the whole page reruns when one finishes, so the
+    corpus counts and the answers include it."""
+    jobs = [job for job in map(worker.job, job_ids[-3:]) if job is not None]
+    for job in jobs:
+        render_job(job)
+    if watching and not any(job.active for job in jobs):
+        st.rerun()
+
+
+def render_job(job: IngestJob) -> None:
+    names = escape_markdown(job.names)
+    if job.active:
+        share = job.done / job.total if job.total else 0.0
+        st.progress(share, text=f"Indexing {names}: {job.done} of {job.total or '…'} chunks")
+    elif job.error:
+        st.error(
+            escape_markdown(f"Saved in the corpus folder but not indexed yet ({job.error}); the next ingest adds it.")
+        )
+    elif job.report is not None:
+        for failure in job.report.failed:
+            st.error(escape_markdown(str(failure)))
+        for warning in job.report.warnings:
+            st.warning(escape_markdown(warning))
+        st.success(escape_markdown(f"{job.names}: {job.report.summary()}"))
 
 
 def main() -> None:
     st.set_page_config(page_title="Citeline", page_icon="📰")
     settings = Settings()
     try:
-        assistant, startup_failures = get_assistant(settings.model_dump_json(), settings)
-    except (
-        StoreMismatchError, StoreBusyError, EmbeddingModelError, AnswerModelError, LLMConfigError, ValueError
-    ) as error:
+        assistant, worker, startup_failures = get_assistant(settings.model_dump_json(), settings)
+    except CitelineError as error:
         st.error(escape_markdown(str(error)))
         st.stop()
-    where = render_sidebar(assistant, settings, startup_failures)
+    where = render_sidebar(assistant, worker, settings, startup_failures)
 
     st.title("Citeline")
     st.caption("Answers from your news articles, with the passages they rest on.")
@@ -193,7 +213,7 @@ def main() -> None:
     for i, message in enumerate(messages):
         with st.chat_message(message["role"]):
             if message["role"] == "assistant":
-                render_answer(message["answer"])
+                render_answer(message["answer"], messages[i - 1]["content"] if i else "")
                 continue
             st.markdown(escape_markdown(message["content"]))
             if i + 1 == len(messages) or messages[i + 1]["role"] != "assistant":
@@ -201,6 +221,11 @@ def main() -> None:
 
     question = (st.chat_input("Ask about the articles, e.g. How many troops did NIS report?") or "").strip()
     if not question:
+        return
+    try:
+        checked_question(question, settings.question_max_chars)
+    except InputError as error:  # refused at once, before it is shown or searched
+        st.error(escape_markdown(str(error)))
         return
     history = conversation(messages)
     with st.chat_message("user"):
@@ -217,13 +242,10 @@ def main() -> None:
         except BaseException:
             stream.close()  # a rerun or Stop mid-answer: free the model now, store nothing
             raise
-        reply = stream.result()
+        answer = stream.result()
         draft.empty()
-        answer = reply.to_json()
-        if reply.query != " ".join(question.split()):
-            answer["standalone_query"] = reply.query
-        render_answer(answer)
-    messages.append({"role": "assistant", "content": answer["answer"], "answer": answer})
+        render_answer(answer, question)
+    messages.append({"role": "assistant", "content": answer.text, "answer": answer})
 
 
 main()

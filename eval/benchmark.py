@@ -87,7 +87,7 @@ def time_additions(assistant: Any, documents: Sequence[Any]) -> list[dict[str, f
     settings = assistant.settings
     for document in documents:
         chunks = chunk_document(document, settings.chunk_max_chars, settings.chunk_overlap_sentences)
-        embed = _timed(partial(assistant.chunk_vectors, [(document, chunks)]))
+        embed = _timed(partial(assistant.ingestor.chunk_vectors, [(document, chunks)]))
         add = _timed(partial(assistant.ingest_documents, [document]))
         remove = _timed(partial(assistant.remove, document.id))
         rows.append(

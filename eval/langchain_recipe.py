@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.embeddings import Embedder
-from rag.store import chunk_from_record
+from rag.store_records import chunk_from_record
 from rag.types import Document, Passage, SearchFilter
 
 if TYPE_CHECKING:

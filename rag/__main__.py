@@ -11,11 +11,9 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.answer_model import AnswerModelError
 from rag.config import Settings
-from rag.embeddings import EmbeddingModelError
-from rag.llm import LLMConfigError
-from rag.store import StoreBusyError, StoreMismatchError, copies_by_story
+from rag.errors import CitelineError
+from rag.store_records import copies_by_story
 
 if TYPE_CHECKING:
     from rag.pipeline import Assistant
@@ -168,6 +166,9 @@ def _existing_assistant(settings: Settings) -> Assistant | None:
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.questions import checked_question
+
+    checked_question(args.question, settings.question_max_chars)  # refused before the store and model open
     assistant = _existing_assistant(_with_filters(args, settings))
     if assistant is None:
         return 1
@@ -274,9 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list":
             return _list(settings)
         return _remove(args, settings)
-    except (
-        StoreMismatchError, StoreBusyError, EmbeddingModelError, AnswerModelError, LLMConfigError, ValueError
-    ) as error:
+    except CitelineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

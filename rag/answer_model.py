@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag import answer_features, answer_spans, answer_types
+from rag.errors import CitelineError
 from rag.model_files import read_model_files
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ META_FILE = "answer_scorer.json"
 RETRAIN = "retrain it with `python -m eval.train_answerer` (see README, 'The answer scorer')"
 
 
-class AnswerModelError(RuntimeError):
+class AnswerModelError(CitelineError, RuntimeError):
     """The answer scorer's files are missing or were made for other features or another model."""
 
 

@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(
         120.0, gt=0, description="How long to wait for an OpenAI-compatible server before answering extractively."
     )
+    question_max_chars: int = Field(
+        4000, ge=100, description="Longest question accepted; a longer one is refused at once with a message."
+    )
     upload_max_bytes: int = Field(10_000_000, ge=1, description="Largest file the chat accepts as an upload.")
 
     def search_filter(self) -> SearchFilter:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,12 +16,13 @@ from typing import TYPE_CHECKING
 from langchain_core.embeddings import Embeddings
 
 from rag.config import DEFAULT_EMBEDDING_MODEL
+from rag.errors import CitelineError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 
-class EmbeddingModelError(RuntimeError):
+class EmbeddingModelError(CitelineError, RuntimeError):
     """The configured embedding model cannot be loaded offline."""
 
 
@@ -40,9 +42,20 @@ def resolve_model_path(name: str) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=4)
+# One model serves every session's thread: its fast tokenizer is not safe to call from two threads
+# at once ("Already borrowed"), so every call into it, and loading it, takes this lock. Embedding
+# is done a slice at a time, so a question waits for at most one slice of a large ingest.
+MODEL_LOCK = threading.RLock()
+
+
 def load_model(name: str) -> SentenceTransformer:
-    """Load (once per process) the model with every hub access switched off."""
+    """The model, loaded once per process with every hub access switched off."""
+    with MODEL_LOCK:
+        return _load_model(name)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_model(name: str) -> SentenceTransformer:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -89,9 +102,10 @@ class Embedder(Embeddings):
         step = self.batch_size * SLICE_BATCHES
         for first in range(0, len(texts), step):
             part = list(texts[first : first + step])
-            array = self.model.encode(
-                part, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
-            )
+            with MODEL_LOCK:
+                array = self.model.encode(
+                    part, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+                )
             vectors.extend(array.tolist())
             if progress:
                 progress(len(part))
@@ -130,5 +144,6 @@ def with_heading(
 
 @functools.lru_cache(maxsize=256)
 def _query_vector(model_name: str, text: str) -> tuple[float, ...]:
-    vector = load_model(model_name).encode([text], normalize_embeddings=True, show_progress_bar=False)[0]
+    with MODEL_LOCK:
+        vector = load_model(model_name).encode([text], normalize_embeddings=True, show_progress_bar=False)[0]
     return tuple(vector.tolist())

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag import fusion_features
+from rag.errors import CitelineError
 from rag.model_files import read_model_files, write_model_files
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ META_FILE = "fusion_ranker.json"
 RETRAIN = "retrain it with `python -m eval.train_fusion` (see README, 'Retrieval')"
 
 
-class FusionModelError(RuntimeError):
+class FusionModelError(CitelineError, RuntimeError):
     """The fusion ranker's files are missing or were made for other features or another model."""
 
 

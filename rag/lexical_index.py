@@ -54,6 +54,7 @@ class LexicalRow:
     terms: tuple[str, ...]
     source: str = ""
     day: int = 0  # published date as YYYYMMDD; 0 when undated
+    version: str = ""  # what the row was made from (its document's content hash)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class LexicalIndex:
         self._base_row: dict[str, int] = {}
         self._base_sources = np.array([], dtype=object)
         self._base_days = np.array([], dtype=np.int64)
+        self._base_versions: list[str] = []
         self._base_lengths = np.array([], dtype=np.int64)
         self._base_tokens = np.array([], dtype=np.int32)
         self._base_offsets = np.zeros(1, dtype=np.int64)
@@ -124,6 +126,14 @@ class LexicalIndex:
             self._ensure_loaded()
             live = {chunk_id for chunk_id, alive in zip(self._base_ids, self._live) if alive}
             return live | set(self._recent)
+
+    def versions(self) -> dict[str, str]:
+        """Chunk id -> version of every row the index holds."""
+        with self._lock:
+            self._ensure_loaded()
+            held = {i: v for i, v, alive in zip(self._base_ids, self._base_versions, self._live) if alive}
+            held.update((chunk_id, row.version) for chunk_id, row in self._recent.items())
+            return held
 
     def __len__(self) -> int:
         with self._lock:
@@ -168,6 +178,12 @@ class LexicalIndex:
             self._ensure_loaded()
             for chunk_id in chunk_ids:
                 self._drop(chunk_id)
+
+    def replace(self, removed: Iterable[str], added: Iterable[LexicalRow]) -> None:
+        """Remove some rows and add others as one change: no search sees one without the other."""
+        with self._lock:
+            self.remove(removed)
+            self.add(added)
 
     def _drop(self, chunk_id: str) -> None:
         row = self._recent.pop(chunk_id, None)
@@ -293,6 +309,7 @@ class LexicalIndex:
         ids = [self._base_ids[i] for i in kept] + [row.chunk_id for row in recent]
         sources = [str(self._base_sources[i]) for i in kept] + [row.source for row in recent]
         days = [int(self._base_days[i]) for i in kept] + [row.day for row in recent]
+        versions = [self._base_versions[i] for i in kept] + [row.version for row in recent]
         token_ids = [self._base_tokens[self._base_offsets[i] : self._base_offsets[i + 1]].tolist() for i in kept]
         token_ids += [[vocab.setdefault(term, len(vocab)) for term in row.terms] for row in recent]
         self._clear_memory()
@@ -310,7 +327,7 @@ class LexicalIndex:
             flat = np.fromiter((t for row in token_ids for t in row), dtype=np.int32, count=int(lengths.sum()))
             np.save(target / "tokens.npy", flat)
             np.save(target / "offsets.npy", np.concatenate([[0], np.cumsum(lengths)]))
-            rows = {"ids": ids, "sources": sources, "days": days}
+            rows = {"ids": ids, "sources": sources, "days": days, "versions": versions}
             (target / "rows.json").write_text(json.dumps(rows), encoding="utf-8")
             self._write_current(name)
             self._load()
@@ -359,6 +376,9 @@ class LexicalIndex:
         self._base_row = {chunk_id: i for i, chunk_id in enumerate(self._base_ids)}
         self._base_sources = np.array(rows["sources"], dtype=object)
         self._base_days = np.array(rows["days"], dtype=np.int64)
+        # A base saved before versions were kept: "" matches no stored hash, so the store's next
+        # full sync indexes those rows again (once) and the next compaction saves their versions.
+        self._base_versions = list(rows.get("versions") or [""] * len(self._base_ids))
         self._base_tokens = tokens
         self._base_offsets = offsets
         self._base_lengths = np.diff(offsets)

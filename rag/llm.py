@@ -24,6 +24,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
+from rag.errors import CitelineError
+
 if TYPE_CHECKING:
     from rag.config import Settings
 
@@ -32,7 +34,7 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
 
-class LLMConfigError(ValueError):
+class LLMConfigError(CitelineError, ValueError):
     """The LLM backend in Settings cannot be used as configured; the message says how to fix it."""
 
 

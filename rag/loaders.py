@@ -15,13 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from rag.dates import date_text, read_date
+from rag.errors import CitelineError
 from rag.types import Document
 
 MIN_HTML_WORDS = 8
 MAX_WRITTEN_DATE_CHARS = 200  # of an unreadable `published` value, kept as written
 
 
-class LoadError(Exception):
+class LoadError(CitelineError):
     """A file that cannot become a Document; the message names the file and the remedy."""
 
     def __init__(self, path: Path | str, reason: str) -> None:

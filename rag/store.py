@@ -1,231 +1,63 @@
-"""The Chroma store: chunks, their vectors and metadata, with deterministic ids.
+"""The store: chunks with their vectors and metadata in Chroma (rag/chroma.py), and the BM25
+index beside them (rag/lexical_index.py), kept in step and safe to share.
 
-Chunk metadata is the single record of what is stored: each chunk carries its document's id
-and content hash, so incremental ingest and the document list need no second database.
+Concurrency, by design:
+- between processes, writers take a file lock beside the embedded store (`writing`), and every
+  change raises the store's generation (rag/chroma.py); a question first compares it with the
+  generation this process last saw (`reading`) and, if another process changed anything,
+  brings the BM25 index in step row by row, by content hash, before it searches;
+- within a process, every change to the store and its index is one exclusive step of a
+  readers-writer lock, and every question reads under the shared side, so it sees the store
+  before or after a change, never during one. Embedding is done outside that step, so
+  questions keep being answered while a batch is embedded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.chunking import indexed_text, sentence_spans
+from rag.chroma import ChromaCollection
+from rag.concurrency import ProcessWriteLock, ReadWriteLock, StoreBusyError
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.lexical import terms
-from rag.lexical_index import LexicalIndex, LexicalRow, RowFilter
+from rag.lexical_index import LexicalIndex
+from rag.store_records import (
+    StoredDocument,
+    chroma_where,
+    chunk_from_record,
+    chunk_metadata,
+    lexical_row,
+    row_filter,
+)
 from rag.stories import decode
 from rag.types import Chunk, Document, Passage, SearchFilter
 
 if TYPE_CHECKING:
-    from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
     from chromadb.api.types import GetResult
-    from filelock import BaseFileLock
 
 PAGE = 5000  # metadata rows fetched per call when scanning the collection
 
 
-class StoreMismatchError(RuntimeError):
-    """The store on disk was built with another model or other chunking than Settings ask for."""
-
-
-class StoreBusyError(RuntimeError):
-    """Another process held the embedded store's write lock for longer than we would wait."""
-
-
-@dataclass(frozen=True)
-class StoredDocument:
-    """One document as the store knows it."""
-
-    doc_id: str
-    title: str
-    published: str
-    source: str
-    url: str
-    path: str
-    content_hash: str
-    chunks: int
-    story: str = ""  # the document it copies' story, or its own id
-
-
-def copies_by_story(documents: Iterable[StoredDocument]) -> dict[str, list[StoredDocument]]:
-    """Pure: per document id, the other documents of its story (none for a story of one)."""
-    stories: dict[str, list[StoredDocument]] = {}
-    for document in documents:
-        stories.setdefault(document.story or document.doc_id, []).append(document)
-    return {
-        document.doc_id: [other for other in members if other.doc_id != document.doc_id]
-        for members in stories.values()
-        for document in members
-    }
-
-
-class _ChromaEmbeddingFunction:
-    """Hands Chroma our model so that it never falls back to its own (downloading) default."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        self._embedder = embedder
-
-    def __call__(self, input: Sequence[str]) -> list[list[float]]:  # noqa: A002 - Chroma's name
-        return self._embedder.embed(list(input))
-
-    def embed_query(self, input: Sequence[str]) -> list[list[float]]:  # noqa: A002
-        return self._embedder.embed(list(input))
-
-    @staticmethod
-    def name() -> str:
-        return "citeline-sentence-transformers"
-
-    def get_config(self) -> dict[str, Any]:
-        return {"model": self._embedder.model_name}
-
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> _ChromaEmbeddingFunction:
-        return _ChromaEmbeddingFunction(Embedder(config["model"]))
-
-    def is_legacy(self) -> bool:
-        return False
-
-    def default_space(self) -> str:
-        return "cosine"
-
-    def supported_spaces(self) -> list[str]:
-        return ["cosine"]
-
-
-def document_sources(documents: Iterable[StoredDocument]) -> list[str]:
-    """The distinct, non-empty sources of the documents, sorted."""
-    return sorted({document.source for document in documents if document.source})
-
-
-def published_day(published: str) -> int:
-    """'2023-01-05' -> 20230105, the form Chroma can compare in a date-range filter; 0 when undated."""
-    digits = published[:10].replace("-", "")
-    return int(digits) if len(digits) == 8 and digits.isdigit() else 0
-
-
-def _chunk_metadata(document: Document, chunk: Chunk, chunks: int, story: str, signature: str) -> dict[str, str | int]:
-    signed = {"minhash": signature} if signature and chunk.index == 0 else {}  # one copy per document
-    return {
-        **signed,
-        "story": story or document.id,
-        "doc_id": chunk.doc_id,
-        "doc_hash": document.content_hash,
-        "doc_chunks": chunks,  # how many chunks the whole document has: lets a reader tell a complete one
-        "index": chunk.index,
-        "start": chunk.start,
-        "end": chunk.end,
-        "title": chunk.title,
-        "published": chunk.published,
-        "published_day": published_day(chunk.published),
-        "source": chunk.source,
-        "url": chunk.url,
-        "path": document.path,
-    }
-
-
-def lexical_row(chunk: Chunk) -> LexicalRow:
-    """What the lexical index keeps of a chunk: the terms of its indexed text (title and date
-    included) and the fields filters look at."""
-    return LexicalRow(chunk.id, tuple(terms(indexed_text(chunk))), chunk.source, published_day(chunk.published))
-
-
-def chroma_where(where: SearchFilter | None) -> dict[str, Any] | None:
-    """A SearchFilter as a Chroma metadata filter (None when it filters nothing)."""
-    if not where:
-        return None
-    conditions: list[dict[str, Any]] = []
-    if where.sources:
-        conditions.append({"source": {"$in": list(where.sources)}})
-    if where.since:
-        conditions.append({"published_day": {"$gte": published_day(where.since)}})
-    if where.until:
-        conditions.append({"published_day": {"$gte": 1}})
-        conditions.append({"published_day": {"$lte": published_day(where.until)}})
-    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
-
-
-def row_filter(where: SearchFilter | None) -> RowFilter | None:
-    """A SearchFilter as the lexical index's row filter."""
-    if not where:
-        return None
-    return RowFilter(frozenset(where.sources), published_day(where.since), published_day(where.until))
-
-
-def adjacent_chunk_id(chunk_id: str, step: int) -> str:
-    """The id of the chunk `step` places away in the same document ('' for ids not ending in
-    ':<index>', such as the LangChain recipe's)."""
-    stem, _, index = chunk_id.rpartition(":")
-    return f"{stem}:{int(index) + step}" if stem and index.isdigit() else ""
-
-
-def edge_sentence(text: str, last: bool) -> str:
-    """The text's last (or first) sentence; '' for no text."""
-    spans = sentence_spans(text)
-    if not spans:
-        return ""
-    start, end = spans[-1] if last else spans[0]
-    return text[start:end]
-
-
-def chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
-    """A Chunk from a stored record: metadata with doc_id, index, start, end (and optionally
-    title, published, source, url), the shape `_chunk_metadata` writes."""
-    return Chunk(
-        id=chunk_id,
-        doc_id=str(meta["doc_id"]),
-        index=int(meta["index"]),
-        text=text,
-        start=int(meta["start"]),
-        end=int(meta["end"]),
-        title=str(meta.get("title", "")),
-        published=str(meta.get("published", "")),
-        source=str(meta.get("source", "")),
-        url=str(meta.get("url", "")),
-        story=str(meta.get("story") or meta["doc_id"]),
-    )
-
-
-class _ReopeningCollection:
-    """Stands in for the store's Collection: a call that finds the collection gone (another
-    process rebuilt the store) opens it again by name and is made once more."""
-
-    def __init__(self, store: ChunkStore) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._store._current_collection(), name)
-        if not callable(attribute):
-            return attribute
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            from chromadb.errors import NotFoundError
-
-            try:
-                return attribute(*args, **kwargs)
-            except NotFoundError:
-                self._store._collection = None
-                return getattr(self._store._current_collection(), name)(*args, **kwargs)
-
-        return call
-
-
 class ChunkStore:
-    """Chunks in one Chroma collection, opened lazily; checks the model and chunking on open."""
+    """Chunks in one Chroma collection and their BM25 index, opened lazily."""
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self.embedder = embedder
-        self._collection: Collection | None = None
+        self.chroma = ChromaCollection(settings, embedder)
+        self.guard = ReadWriteLock()
         self._lexical: LexicalIndex | None = None
-        self._write_lock: BaseFileLock | None = None
+        self._seen: int | None = None  # the generation the BM25 index reflects
+        self._sync_lock = threading.Lock()
+        self._write_lock = ProcessWriteLock(settings)
         self._max_batch: int | None = None
 
     @property
@@ -233,162 +65,113 @@ class ChunkStore:
         return self.settings.store_dir
 
     @property
+    def collection(self) -> Collection:
+        return self.chroma.collection
+
+    def exists(self) -> bool:
+        return self.chroma.exists()
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    @property
+    def generation(self) -> int | None:
+        """The store generation this process's caches reflect (None before the first question)."""
+        return self._seen
+
+    # ----- the BM25 index, in step -------------------------------------------------------------
+
+    @property
     def lexical(self) -> LexicalIndex:
         """The BM25 index beside the collection, brought in step with it when first used."""
         if self._lexical is None:
-            self._lexical = LexicalIndex(self._lexical_folder)
-            self.sync_lexical()
+            with self._sync_lock:
+                if self._lexical is None:
+                    generation = self.chroma.generation()
+                    index = LexicalIndex(self._lexical_folder)
+                    self._sync(index)
+                    self._lexical, self._seen = index, generation
+            self._settle_if_free()
         return self._lexical
 
     @property
     def _lexical_folder(self) -> Path:
         return self.path / f"lexical-{self.settings.collection}"
 
-    def sync_lexical(self) -> None:
-        """Make the lexical index hold exactly the stored chunks: index the ones it lacks (from
-        their stored text), drop the ones no longer stored, and compact if that was many."""
-        index = self.lexical
-        stored = {chunk_id for page in self._pages([]) for chunk_id in page["ids"]}
-        held = index.ids()
-        index.remove(held - stored)
-        missing = sorted(stored - held)
-        for first in range(0, len(missing), PAGE):
-            page = self.collection.get(ids=missing[first : first + PAGE], include=["documents", "metadatas"])  # type: ignore[list-item]
-            index.add(
-                lexical_row(chunk_from_record(i, t, dict(m or {})))
-                for i, t, m in zip(page["ids"], page["documents"] or [], page["metadatas"] or [])
-            )
-        index.settle()
+    def refresh(self) -> bool:
+        """Bring the BM25 index in step when another process changed the store since this one
+        last looked (one cheap read of the generation); returns whether it had to. Inside a
+        question's read section it does nothing: a question keeps the view it started with."""
+        if self.guard.is_reading():
+            return False
+        generation = self.chroma.generation()
+        if self._lexical is not None and generation == self._seen:
+            return False
+        with self.guard.writing():
+            index = self.lexical
+            if generation != self._seen:
+                self.chroma.reopen()
+                with self._sync_lock:
+                    self._sync(index)
+                    self._seen = generation
+        self._settle_if_free()
+        return True
 
-    def exists(self) -> bool:
-        """Whether the store has been created (without creating one): the embedded folder, or
-        the collection on the Chroma server."""
-        if self.settings.chroma_url:
-            return self._has_collection(self._client())
-        return (self.path / "chroma.sqlite3").exists()
+    def _sync(self, index: LexicalIndex) -> None:
+        """Make the index hold exactly the stored chunks as stored: rows whose document's
+        content hash differs (replaced, even by as many chunks) or that are missing are indexed
+        again from the stored text, rows no longer stored are dropped, in one change."""
+        stored = {chunk_id: str(meta.get("doc_hash", "")) for chunk_id, meta in self._metadatas()}
+        held = index.versions()
+        stale = sorted(chunk_id for chunk_id, version in stored.items() if held.get(chunk_id) != version)
+        rows = []
+        for first in range(0, len(stale), PAGE):
+            page = self.collection.get(ids=stale[first : first + PAGE], include=["documents", "metadatas"])  # type: ignore[list-item]
+            for chunk_id, text, meta in zip(page["ids"], page["documents"] or [], page["metadatas"] or []):
+                rows.append(lexical_row(chunk_from_record(chunk_id, text, dict(meta or {})), stored[chunk_id]))
+        index.replace(held.keys() - stored.keys(), rows)
 
-    @property
-    def collection(self) -> Collection:
-        """The Chroma collection, reopened when another process has rebuilt it (deleted and
-        created it again), so a running app keeps answering after `ingest --rebuild`."""
-        return cast("Collection", _ReopeningCollection(self))
+    def _settle_if_free(self) -> None:
+        """Compact the index if it needs it and no other process is writing (never waits: a
+        question must not queue behind another process's ingest)."""
+        if self._lexical is None or not self._lexical.pending:
+            return
+        try:
+            with self.writing(timeout=0):
+                self._lexical.settle()
+        except StoreBusyError:
+            pass  # the writer compacts when it is done
 
-    def _current_collection(self) -> Collection:
-        if self._collection is None:
-            self._collection = self._open()
-        return self._collection
-
-    def _client(self) -> ClientAPI:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-        from chromadb.utils.embedding_functions import register_embedding_function
-
-        # Chroma rebuilds a stored collection's embedding function by name when it reads the
-        # collection's schema (on every write to a store another process created); unregistered,
-        # it warned "Could not reconstruct embedding function" on stderr.
-        register_embedding_function(_ChromaEmbeddingFunction)
-
-        if self.settings.chroma_url:
-            url = urlsplit(self.settings.chroma_url)
-            if url.scheme not in ("http", "https") or not url.hostname:
-                raise ValueError(
-                    f"CITELINE_CHROMA_URL={self.settings.chroma_url!r} is not a server URL; "
-                    "write it like http://127.0.0.1:8000"
-                )
-            return chromadb.HttpClient(
-                host=url.hostname,
-                port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https",
-                settings=ChromaSettings(anonymized_telemetry=False),
-            )
-        self.path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(self.path), settings=ChromaSettings(anonymized_telemetry=False))
+    # ----- locks -------------------------------------------------------------------------------
 
     @contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold the embedded store's single-writer lock while changing it.
-
-        Chroma's embedded store has one writer per folder; a second process writing at the same
-        time can hang on its lock or damage the index. So writers take a file lock beside it and
-        a second writer waits at most Settings.write_lock_timeout_seconds, then fails with a
-        message. A Chroma server orders writes itself, so server mode takes no lock. Re-entrant.
-        """
-        if self.settings.chroma_url:
+    def reading(self) -> Iterator[None]:
+        """A consistent view for one question: in step with other processes' changes, and no
+        change of this process's made while it lasts."""
+        self.refresh()
+        with self.guard.reading():
             yield
-            return
-        if self._write_lock is None:
-            from filelock import FileLock
 
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._write_lock = FileLock(self.path / "write.lock")
-        from filelock import Timeout
+    def writing(self, timeout: float | None = None) -> AbstractContextManager[None]:
+        """Hold the store's single-writer lock between processes while changing it (see
+        ProcessWriteLock); re-entrant."""
+        return self._write_lock.held(timeout)
 
-        timeout = self.settings.write_lock_timeout_seconds
-        try:
-            self._write_lock.acquire(timeout=timeout)
-        except Timeout:
-            raise StoreBusyError(
-                f"another process is writing to the store at {self.path} and has not finished after "
-                f"{timeout:g} s (CITELINE_WRITE_LOCK_TIMEOUT_SECONDS). Try again when it is done, or, for "
-                "several processes writing at once, run a Chroma server (`make chroma`) and set "
-                "CITELINE_CHROMA_URL=http://127.0.0.1:8000"
-            ) from None
-        try:
-            yield
-        finally:
-            self._write_lock.release()
+    @contextmanager
+    def _changing(self) -> Iterator[LexicalIndex]:
+        """One change of the store and its index, exclusive within the process; the generation
+        is raised after it. When nothing else changed the store meanwhile, this process's
+        index already holds the change and needs no sync."""
+        with self.writing(), self.guard.writing():
+            index = self.lexical
+            try:
+                yield index
+            finally:
+                before, after = self.chroma.raise_generation()
+                if before == self._seen:
+                    self._seen = after
 
-    def _has_collection(self, client: ClientAPI) -> bool:
-        return self.settings.collection in {c.name for c in client.list_collections()}
-
-    def _open(self) -> Collection:
-        client = self._client()
-        embedding_function = _ChromaEmbeddingFunction(self.embedder)
-        expected: dict[str, str | int | float] = dict(self.settings.index_shape())
-        if self._has_collection(client):
-            collection = client.get_collection(self.settings.collection, embedding_function=embedding_function)  # type: ignore[arg-type]
-            self._check_shape(collection.metadata or {}, expected)
-            return collection
-        return client.create_collection(
-            name=self.settings.collection,
-            metadata={**expected, "embedding_dim": self.embedder.dimension},
-            configuration={"hnsw": {"space": "cosine"}},
-            embedding_function=embedding_function,  # type: ignore[arg-type]
-        )
-
-    def _check_shape(self, stored: dict[str, Any], expected: dict[str, str | int | float]) -> None:
-        """Refuse a store built differently: its vectors would give silently wrong results.
-
-        Names and chunking are compared first, so a wrong model is reported without loading it.
-        """
-        differences = [
-            f"{key} is {stored.get(key)!r} in the store but {value!r} in Settings"
-            for key, value in expected.items()
-            if stored.get(key) != value
-        ]
-        if not differences and stored.get("embedding_dim") != self.embedder.dimension:
-            differences.append(
-                f"the store holds {stored.get('embedding_dim')}-dimensional vectors but the model "
-                f"makes {self.embedder.dimension}-dimensional ones"
-            )
-        if differences:
-            raise StoreMismatchError(
-                f"The store at {self.path} (collection '{self.settings.collection}') was built differently: "
-                + "; ".join(differences)
-                + ". Rebuild it with `python -m rag ingest --rebuild`, or point CITELINE_STORE_DIR at another folder."
-            )
-
-    def reset(self) -> None:
-        """Drop the collection (used by --rebuild); the next access recreates it empty."""
-        client = self._client()
-        if self._has_collection(client):
-            client.delete_collection(self.settings.collection)
-        self._collection = None
-        self._lexical = self._lexical or LexicalIndex(self._lexical_folder)
-        self._lexical.clear()
-
-    def count(self) -> int:
-        return self.collection.count()
+    # ----- reading records ---------------------------------------------------------------------
 
     def _pages(self, include: list[str], where: dict[str, Any] | None = None) -> Iterator[GetResult]:
         """The collection's records, PAGE at a time, so large stores are never fetched at once."""
@@ -456,6 +239,13 @@ class ChunkStore:
         """Every stored chunk's text (for corpus term statistics)."""
         return [text for page in self._pages(["documents"]) for text in page["documents"] or []]
 
+    def texts_of(self, chunk_ids: Sequence[str]) -> dict[str, str]:
+        """The stored text of each of these chunks that exists."""
+        if not chunk_ids:
+            return {}
+        page = self.collection.get(ids=list(chunk_ids), include=["documents"])
+        return dict(zip(page["ids"], page["documents"] or []))
+
     def stored_origin(self, doc_id: str) -> tuple[str, str] | None:
         """(content hash, source path) of a stored document, or None when it is not stored.
 
@@ -472,11 +262,23 @@ class ChunkStore:
         complete = len(hashes) == 1 and expected == len(metas) and indexes == list(range(len(metas)))
         return (hashes.pop() if complete else "", str(metas[0].get("path", "")))
 
+    # ----- changes -----------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Drop the collection and the BM25 index and start both empty (used by --rebuild, also
+        when the store was built with other settings, so it does not open the old one)."""
+        with self.writing(), self.guard.writing():
+            self.chroma.drop()
+            index = self._lexical or LexicalIndex(self._lexical_folder)
+            index.clear()
+            self._lexical, self._seen = index, self.chroma.raise_generation()[1]
+
     def set_path(self, doc_id: str, path: str) -> None:
         """Record a new source path for a document's chunks (the file moved, its text did not)."""
         rows = self._metadatas({"doc_id": doc_id})
         if rows:
-            self.collection.update(ids=[i for i, _ in rows], metadatas=[{**m, "path": path} for _, m in rows])
+            with self._changing():
+                self.collection.update(ids=[i for i, _ in rows], metadatas=[{**m, "path": path} for _, m in rows])
 
     @property
     def max_batch(self) -> int:
@@ -495,36 +297,38 @@ class ChunkStore:
     ) -> None:
         """Store a document's chunks, then drop its older chunks: a failure midway loses nothing.
         `story` is the story it copies (default: its own id), `signature` its encoded MinHash."""
-        lexical = self.lexical  # brought in step before this change, so that it sees the change once
-        old_ids = {chunk_id for chunk_id, _ in self._metadatas({"doc_id": document.id})}
         new_ids = [chunk.id for chunk in chunks]
         batch = self.max_batch
-        for first in range(0, len(chunks), batch):
-            part = slice(first, first + batch)
-            self.collection.upsert(
-                ids=new_ids[part],
-                embeddings=[list(v) for v in vectors[part]],  # type: ignore[arg-type]
-                documents=[chunk.text for chunk in chunks[part]],
-                metadatas=[_chunk_metadata(document, chunk, len(chunks), story, signature) for chunk in chunks[part]],  # type: ignore[misc]
-            )
-        stale = sorted(old_ids - set(new_ids))
-        for first in range(0, len(stale), batch):
-            self.collection.delete(ids=stale[first : first + batch])
-        lexical.add(lexical_row(chunk) for chunk in chunks)
-        lexical.remove(stale)
+        with self._changing() as index:
+            old_ids = {chunk_id for chunk_id, _ in self._metadatas({"doc_id": document.id})}
+            for first in range(0, len(chunks), batch):
+                part = slice(first, first + batch)
+                self.collection.upsert(
+                    ids=new_ids[part],
+                    embeddings=[list(v) for v in vectors[part]],  # type: ignore[arg-type]
+                    documents=[chunk.text for chunk in chunks[part]],
+                    metadatas=[chunk_metadata(document, c, len(chunks), story, signature) for c in chunks[part]],  # type: ignore[misc]
+                )
+            stale = sorted(old_ids - set(new_ids))
+            for first in range(0, len(stale), batch):
+                self.collection.delete(ids=stale[first : first + batch])
+            index.replace(stale, (lexical_row(chunk, document.content_hash) for chunk in chunks))
 
     def delete_document(self, doc_id: str) -> int:
         """Remove a document's chunks; returns how many there were."""
-        lexical = self.lexical
-        ids = [chunk_id for chunk_id, _ in self._metadatas({"doc_id": doc_id})]
-        for first in range(0, len(ids), self.max_batch):
-            self.collection.delete(ids=ids[first : first + self.max_batch])
-        lexical.remove(ids)
+        with self._changing() as index:
+            ids = [chunk_id for chunk_id, _ in self._metadatas({"doc_id": doc_id})]
+            for first in range(0, len(ids), self.max_batch):
+                self.collection.delete(ids=ids[first : first + self.max_batch])
+            index.remove(ids)
         return len(ids)
 
     def settle(self) -> None:
         """After a batch of changes: compact the lexical index if they were many."""
-        self.lexical.settle()
+        with self.writing():
+            self.lexical.settle()
+
+    # ----- searching ---------------------------------------------------------------------------
 
     def search(self, vector: Sequence[float], k: int, where: SearchFilter | None = None) -> list[Passage]:
         """The k chunks closest to the vector among those the filter allows, best first, scored
@@ -545,35 +349,6 @@ class ChunkStore:
             for i, t, m, d in zip(ids, texts, metas, distances)
         ]
 
-    def with_neighbours(self, passages: Sequence[Passage]) -> list[Passage]:
-        """The passages with the document's sentence just before and just after each, read from
-        the adjacent chunks (one lookup), so a sentence at a chunk's edge keeps its context."""
-        wanted = sorted({adjacent_chunk_id(p.chunk.id, step) for p in passages for step in (-1, 1)} - {""})
-        if not wanted:
-            return list(passages)
-        page = self.collection.get(ids=wanted, include=["documents"])
-        texts = dict(zip(page["ids"], page["documents"] or []))
-        return [
-            replace(
-                p,
-                before=edge_sentence(texts.get(adjacent_chunk_id(p.chunk.id, -1), ""), last=True),
-                after=edge_sentence(texts.get(adjacent_chunk_id(p.chunk.id, 1), ""), last=False),
-            )
-            for p in passages
-        ]
-
-    def with_story_copies(self, passages: Sequence[Passage], has_copies: Callable[[str], bool]) -> list[Passage]:
-        """The passages, each listing in `copies` the other stored documents of its story (one
-        lookup, made only when `has_copies` says some passage's story has other documents): an
-        answer counts a republished story as one source and shows where it appeared."""
-        members = self.story_documents(p.chunk.story for p in passages if has_copies(p.chunk.story))
-        enriched = []
-        for passage in passages:
-            known = {passage.chunk.doc_id, *(c.doc_id for c in passage.copies)}
-            extra = tuple(c for c in members.get(passage.chunk.story, []) if c.doc_id not in known)
-            enriched.append(replace(passage, copies=passage.copies + extra) if extra else passage)
-        return enriched
-
     def lexical_search(self, query: str, k: int, where: SearchFilter | None = None) -> list[Passage]:
         """The k chunks with the best BM25 score for the query among those the filter allows,
         best first; chunks sharing no term with the query are never returned."""
@@ -584,10 +359,8 @@ class ChunkStore:
     ) -> tuple[list[Passage], dict[str, float]]:
         """What `lexical_search` returns, and the BM25 score of each chunk id in `also` (found
         by another search), from the same pass over the index."""
-        index = self.lexical
-        if len(index) != self.count():
-            self.sync_lexical()  # another process changed the store
-        found, scored = index.search_scoring(terms(query), k, row_filter(where), also)
+        self.refresh()  # for callers outside a question (eval, benchmarks): see other processes' changes
+        found, scored = self.lexical.search_scoring(terms(query), k, row_filter(where), also)
         if not found:
             return [], scored
         page = self.collection.get(ids=[chunk_id for chunk_id, _ in found], include=["documents", "metadatas"])

@@ -15,10 +15,11 @@ import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from rag.config import Settings
+from rag.errors import CitelineError
 from rag.loaders import SUPPORTED_SUFFIXES, LoadError, load_file, slugify
 
 
-class UploadError(ValueError):
+class UploadError(CitelineError, ValueError):
     """An upload that was refused; the message names the file and what to do."""
 
 

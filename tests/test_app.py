@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,17 @@ def app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 def plain(markdown: str) -> str:
     """Markdown source with backslash escapes removed: the text a reader sees."""
     return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def indexed(at: AppTest, seconds: float = 120) -> AppTest:
+    """Rerun the page until this session's uploads are indexed (the worker embeds them in the
+    background; the page polls it once a second in the browser, and here on each run)."""
+    deadline = time.monotonic() + seconds
+    while any("Indexing" in p.text for p in at.sidebar.get("progress")) or not at.sidebar.success:
+        assert time.monotonic() < deadline, "the upload was not indexed in time"
+        time.sleep(0.2)
+        at.run()
+    return at
 
 
 def assistant_messages(at: AppTest) -> list:
@@ -77,6 +89,7 @@ def test_upload_adds_a_document_and_rejects_a_bad_one(app: AppTest, settings: Se
     assert not app.exception
     errors = [e.value for e in app.sidebar.error]
     assert any(plain(e).startswith("empty.txt") and "is empty" in e for e in errors)
+    indexed(app)
     assert any("1 documents embedded" in plain(s.value) for s in app.sidebar.success)
     saved = [p.name for p in settings.corpus_dir.iterdir() if p.name.startswith("drones-")]
     assert len(saved) == 1 and not (settings.corpus_dir.parent.parent / "drones.md").exists()
@@ -93,7 +106,7 @@ def test_a_republished_story_is_shown_as_one_story_in_the_list_and_in_the_citati
     app.sidebar.file_uploader[0].set_value([("wire-copy.md", copy.encode(), "text/markdown")])
     app.sidebar.button[0].click().run()
     assert not app.exception
-    app.run()  # the list is drawn before an upload is indexed, so it shows the copy from the next run on
+    indexed(app)
     listed = " ".join(plain(md.value) for md in app.sidebar.expander[0].markdown)
     assert "same story also in: Wire 2024-11-05" in listed
     assert "same story also in: DOD News (U.S. Department of Defense) 2024-11-04" in listed
@@ -114,6 +127,7 @@ def test_document_text_and_metadata_are_escaped_not_rendered(app: AppTest, setti
     app.sidebar.file_uploader[0].set_value([("markup.md", hostile, "text/markdown"), ("[x](y).txt", b"", "text/plain")])
     app.sidebar.button[0].click().run()
     assert app.sidebar.error[0].value.startswith("\\[x\\]\\(y\\).txt\\: is empty")
+    indexed(app)
     app.chat_input[0].set_value("How many bridges did the council approve?").run()
     [answer] = assistant_messages(app)
     shown = " ".join(md.value for md in answer.markdown)
@@ -197,5 +211,12 @@ def test_answers_stream_from_a_local_model_and_are_checked(settings: Settings, m
     shown = plain(" ".join(md.value for md in answer.markdown))
     assert "1,500" in shown and "3,000" in shown  # the model's answer or the extractive one, both figures
     stored = at.session_state["messages"][-1]["answer"]
-    assert stored["backend"].endswith("llamacpp:SmolLM2-135M-Instruct.Q4_1.gguf") or "fallback" in stored["backend"]
-    assert [c["n"] for c in stored["citations"]] and all(f"[{c['n']}]" in stored["answer"] for c in stored["citations"])
+    assert stored.backend.endswith("llamacpp:SmolLM2-135M-Instruct.Q4_1.gguf") or "fallback" in stored.backend
+    assert [c.n for c in stored.citations] and all(f"[{c.n}]" in stored.text for c in stored.citations)
+
+
+def test_a_question_of_100000_characters_is_a_clear_message_not_a_search(app: AppTest) -> None:
+    app.chat_input[0].set_value("troops " * 14_286).run()
+    assert not app.exception
+    assert "questions are limited to 4,000" in plain(app.error[0].value)
+    assert app.session_state["messages"] == [] and not assistant_messages(app)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,21 @@ def test_writing_to_a_store_another_process_made_prints_no_chroma_warning(cli_en
     second = run_import(ARTICLES[1:], "second.jsonl")  # a new process writing to the stored collection
     assert second.returncode == 0, second.stderr
     assert "Warning" not in second.stderr and "Could not reconstruct" not in second.stderr
+
+
+def test_a_question_of_100000_characters_is_refused_before_any_work(tmp_path: Path) -> None:
+    """Refused before the store or the model is opened: with neither there (a missing model
+    would fail, a missing store would warn), the length is still what the message is about."""
+    env = {
+        **os.environ,
+        "CITELINE_STORE_DIR": str(tmp_path / "no-store"),
+        "CITELINE_EMBEDDING_MODEL": str(tmp_path / "no-model"),
+    }
+    began = time.perf_counter()
+    asked = subprocess.run(
+        [sys.executable, "-m", "rag", "ask", "troops " * 14_286], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    print(f"refused in {time.perf_counter() - began:.2f} s, Python's start included")
+    assert asked.returncode == 2 and asked.stdout == ""
+    assert "100,002 characters long; questions are limited to 4,000 (CITELINE_QUESTION_MAX_CHARS)" in asked.stderr
+    assert not (tmp_path / "no-store").exists()

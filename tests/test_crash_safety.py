@@ -108,7 +108,7 @@ def test_a_document_left_half_written_is_written_again(tmp_path: Path) -> None:
     leaves: new chunks beside stale ones. The next ingest must not take it for up to date."""
     from rag.chunking import chunk_document
     from rag.loaders import load_file
-    from rag.store import _chunk_metadata
+    from rag.store_records import chunk_metadata
 
     corpus = write_corpus(tmp_path / "corpus", documents=2)
     settings = Settings(corpus_dir=corpus, store_dir=tmp_path / "store")
@@ -118,14 +118,14 @@ def test_a_document_left_half_written_is_written_again(tmp_path: Path) -> None:
     article.write_text(article.read_text().split("\n\n")[0] + "\n")  # much shorter: fewer chunks
     changed = load_file(article)
     chunks = chunk_document(changed, settings.chunk_max_chars, settings.chunk_overlap_sentences)
-    vectors = assistant.chunk_vectors([(changed, chunks)])[0]
+    vectors = assistant.ingestor.chunk_vectors([(changed, chunks)])[0]
     half = len(chunks)  # every new chunk stored, none of the old ones dropped yet
     assistant.store.collection.upsert(
         ids=[c.id for c in chunks[:half]],
         embeddings=[list(v) for v in vectors[:half]],
         documents=[c.text for c in chunks[:half]],
         metadatas=[
-            _chunk_metadata(changed, c, len(chunks), changed.id, encode(signature(changed.text))) for c in chunks[:half]
+            chunk_metadata(changed, c, len(chunks), changed.id, encode(signature(changed.text))) for c in chunks[:half]
         ],
     )
     assert assistant.store.stored_origin(changed.id) == ("", str(article.resolve()))

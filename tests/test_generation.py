@@ -18,6 +18,7 @@ from rag.citations import cited_numbers
 from rag.config import Settings
 from rag.generation import OTHER_FIGURES, UNCHECKED, GenerativeAnswerer
 from rag.llm import LLMConfigError, chat_model, shipped_gguf
+from rag.passage_context import with_neighbours
 from rag.pipeline import Assistant
 from rag.prompts import TEMPLATE_TOKENS, estimated_tokens, grounded_messages, passages_that_fit
 from rag.types import Answer, Chunk, Passage
@@ -59,7 +60,7 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def passages_for(assistant: Assistant, question: str) -> list[Passage]:
-    return assistant.store.with_neighbours(assistant.retriever.retrieve(question))
+    return with_neighbours(assistant.store, assistant.retriever.retrieve(question))
 
 
 def source_number(passages: list[Passage], text: str) -> int:

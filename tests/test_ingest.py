@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
+from rag.chroma import StoreMismatchError
 from rag.pipeline import Assistant
-from rag.store import StoreMismatchError
+from rag.types import SearchFilter
 
 
 @pytest.fixture(params=["embedded", "server"])
@@ -171,3 +172,31 @@ def test_a_rebuild_by_another_process_does_not_break_a_reader(settings: Settings
     assert writer.ingest(rebuild=True).embedded == 4
     after = reader.ask(question)  # the reader's collection handle is to the deleted collection
     assert after.text == before.text and after.citations == before.citations
+
+
+def test_a_date_written_in_words_lists_filters_and_ranks_as_an_iso_date(assistant: Assistant, tmp_path: Path) -> None:
+    reopened = tmp_path / "reopened.md"
+    reopened.write_text("---\ntitle: Harbour news\npublished: 24 Oct 2024\n---\nThe harbour reopened on Monday.\n")
+    closed = tmp_path / "closed.md"
+    closed.write_text("---\ntitle: Harbour closed\npublished: 2024-09-02\n---\nThe harbour closed again on Friday.\n")
+    report = assistant.ingest([reopened, closed])
+    assert report.added and not report.warnings
+    listed = {d.title: d.published for d in assistant.documents()}
+    assert listed["Harbour news"] == "2024-10-24"
+    answer = assistant.ask("When did the harbour reopen?", where=SearchFilter(since="2024-10-01"))
+    assert answer.citations and answer.citations[0].published == "2024-10-24"
+    assert "Monday" in answer.text
+    ranked = assistant.passages("harbour")  # the fusion's recency features read these dates
+    assert {p.chunk.published for p in ranked if p.chunk.title.startswith("Harbour")} == {"2024-10-24", "2024-09-02"}
+
+
+def test_an_unreadable_date_is_stored_undated_with_a_warning_naming_the_file(
+    assistant: Assistant, tmp_path: Path
+) -> None:
+    vague = tmp_path / "vague.md"
+    vague.write_text("---\ntitle: Vague\npublished: sometime in autumn\n---\nThe harbour reopened.\n")
+    report = assistant.ingest([vague])
+    assert report.added == ["vague"] and not report.failed
+    [warning] = report.warnings
+    assert "vague.md" in warning and "YYYY-MM-DD" in warning and "1 warnings" in report.summary()
+    assert {d.doc_id: d.published for d in assistant.documents()}["vague"] == ""

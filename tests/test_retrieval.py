@@ -12,6 +12,7 @@ import pytest
 from rag.config import Settings
 from rag.dedup import collapse_copies
 from rag.embeddings import with_heading
+from rag.passage_context import with_neighbours
 from rag.pipeline import Assistant
 from rag.retrieval import (
     DenseRetriever,
@@ -293,7 +294,7 @@ def test_passages_get_the_documents_neighbouring_sentences_as_context(tmp_path: 
     assert len(chunks) >= 3
     middle, first = Passage(chunks[1], 1.0), Passage(chunks[0], 1.0)
     foreign = Passage(Chunk("other@12", "other", 0, "No neighbours here.", 0, 19), 1.0)
-    with_context = assistant.store.with_neighbours([middle, first, foreign])
+    with_context = with_neighbours(assistant.store, [middle, first, foreign])
     assert with_context[0].before == chunks[0].text.split(". ")[-1] and with_context[0].after.startswith(
         "Sentence number"
     )

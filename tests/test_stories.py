@@ -15,7 +15,7 @@ import pytest
 from rag.config import PROJECT_ROOT, Settings
 from rag.loaders import make_document
 from rag.pipeline import Assistant
-from rag.store import StoredDocument, copies_by_story
+from rag.store_records import StoredDocument, copies_by_story
 from rag.stories import STORY_SIMILARITY, StoryIndex, decode, encode, signature
 from rag.types import SearchFilter
 
