@@ -79,6 +79,8 @@ def render_answer(answer: Answer, asked: str) -> None:
     if answer.notice:
         st.info(escape_markdown(answer.notice))
     st.markdown(escape_markdown(answer.text).replace("\n", "  \n"))  # keep the answer's line breaks
+    if answer.timeline:
+        render_timeline(answer)
     for claim in answer.unverified:
         st.warning(escape_markdown(f"Unverified: “{claim.text}” ({claim.problem})"), icon="⚠️")
     for citation in answer.citations:
@@ -97,6 +99,21 @@ def render_answer(answer: Answer, asked: str) -> None:
             st.markdown(escape_markdown(answer.query))
 
 
+def render_timeline(answer: Answer) -> None:
+    """The timeline's figures over time, one series per source (the cited numbers in the tooltip)."""
+    import pandas as pd
+
+    points = pd.DataFrame(
+        {
+            "date": [pd.Timestamp(p.date) for p in answer.timeline],
+            "figure": [p.value for p in answer.timeline],
+            "source": [p.source for p in answer.timeline],
+        }
+    )
+    unit = next((p.unit for p in answer.timeline if p.unit), "figure")
+    st.line_chart(points, x="date", y="figure", color="source", x_label="published", y_label=unit)
+
+
 def render_filters(documents: list[StoredDocument], settings: Settings) -> SearchFilter:
     """Source and date filters (starting from those in Settings); searches see only what they allow."""
     st.header("Search only")
@@ -111,12 +128,20 @@ def render_filters(documents: list[StoredDocument], settings: Settings) -> Searc
     earliest = date(1900, 1, 1)
     since = st.date_input("Published on or after", settings.filter_since, min_value=earliest, key="filter_since")
     until = st.date_input("Published on or before", settings.filter_until, min_value=earliest, key="filter_until")
+    as_of = st.date_input(
+        "As of (empty: today)",
+        settings.as_of,
+        min_value=earliest,
+        key="as_of",
+        help="Answer as a reader on that day would: nothing published later, and nothing undated, is searched.",
+    )
     where = SearchFilter(
         tuple(sources),
         since.isoformat() if isinstance(since, date) else "",
         until.isoformat() if isinstance(until, date) else "",
+        as_of.isoformat() if isinstance(as_of, date) else "",
     )
-    if where.since and where.until and where.since > where.until:
+    if where.since and where.last_day and where.since > where.last_day:
         st.warning("The date range is empty: the first date is after the second.")
     return where
 

@@ -73,6 +73,12 @@ def _add_filters(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument("--since", type=_iso_date, metavar="YYYY-MM-DD", help="only documents published on or after")
     command.add_argument("--until", type=_iso_date, metavar="YYYY-MM-DD", help="only documents published on or before")
+    command.add_argument(
+        "--as-of",
+        type=_iso_date,
+        metavar="YYYY-MM-DD",
+        help="answer as a reader on that day would: nothing published later (nor undated) is searched",
+    )
 
 
 def _with_filters(args: argparse.Namespace, settings: Settings) -> Settings:
@@ -84,6 +90,8 @@ def _with_filters(args: argparse.Namespace, settings: Settings) -> Settings:
         changes["filter_since"] = args.since
     if args.until:
         changes["filter_until"] = args.until
+    if args.as_of:
+        changes["as_of"] = args.as_of
     return Settings.model_validate({**settings.model_dump(), **changes}) if changes else settings
 
 

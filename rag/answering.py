@@ -19,6 +19,7 @@ from rag.answer_model import AnswerModel
 from rag.answer_types import expected_type, figures_in, new_typed_spans, typed_spans
 from rag.embeddings import Embedder
 from rag.lexical import terms
+from rag.questions import asks_for_latest
 from rag.types import Answer, Citation, Passage
 
 __all__ = [
@@ -196,8 +197,13 @@ class ExtractiveAnswerer:
         avoided = figures_in(avoid)
         figures = self._differing_figures(question, scored, avoided)
         if figures:
+            heading = DIFFERING_FIGURES
+            if asks_for_latest(question):  # newest first, and said as of when
+                figures.sort(key=lambda found: passages[found[0].passage_rank].chunk.published, reverse=True)
+                newest = passages[figures[0][0].passage_rank].chunk.published or "an undated article"
+                heading = f"The latest figure, as of {newest}, is {figures[0][1]}. {DIFFERING_FIGURES}"
             citations = [self.cite(n, sentence, passages) for n, (sentence, _) in enumerate(figures, start=1)]
-            lines = [DIFFERING_FIGURES] + [
+            lines = [heading] + [
                 f"- {figure}, {attribution(c)}: {quoted(sentence.text)} [{c.n}]"
                 for (sentence, figure), c in zip(figures, citations)
             ]
@@ -295,6 +301,10 @@ class ExtractiveAnswerer:
             return ""
         start, end = spans[best]
         return sentence[start:end]
+
+    def short_answer_for(self, question: str, sentence: str) -> str:
+        """The figure, date or name in the sentence that answers the question ('' for none)."""
+        return self._short_answer(question, sentence)
 
     @staticmethod
     def _short_answer(question: str, sentence: str, avoided: frozenset[str] = frozenset()) -> str:

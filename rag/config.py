@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     )
     filter_since: date | None = Field(None, description="Search only documents published on or after this date.")
     filter_until: date | None = Field(None, description="Search only documents published on or before this date.")
+    as_of: date | None = Field(
+        None,
+        description="Answer as a reader on this day would: articles published after it, and undated ones, are hidden.",
+    )
     answer_max_sentences: int = Field(
         2, ge=1, le=5, description="Most supporting sentences the extractive answerer quotes."
     )
@@ -181,6 +185,7 @@ class Settings(BaseSettings):
             self.filter_sources,
             self.filter_since.isoformat() if self.filter_since else "",
             self.filter_until.isoformat() if self.filter_until else "",
+            self.as_of.isoformat() if self.as_of else "",
         )
 
     def index_shape(self) -> dict[str, str | int | float]:

@@ -29,6 +29,7 @@ from rag.questions import checked_question
 from rag.retrieval import DenseRetriever, HybridRetriever, LearnedFusionRetriever, LexicalRetriever, Retriever
 from rag.store import ChunkStore
 from rag.store_records import StoredDocument, document_sources
+from rag.timeline import is_timeline_question, timeline_answer
 from rag.types import Answer, Document, Passage, SearchFilter, Turn
 
 __all__ = ["Assistant", "IngestProgress", "IngestReport", "build_retriever"]
@@ -54,6 +55,17 @@ def build_retriever(settings: Settings, store: ChunkStore, embedder: Embedder) -
         settings.fusion_rrf_constant,
         settings.fusion_recency_weight,
     )
+
+
+def as_of_notice(as_of: str, refused: bool) -> str:
+    """Pure: what an answer asked as of a day says about it ('' when it was not)."""
+    if not as_of:
+        return ""
+    if refused:
+        return (
+            f"As of {as_of}: no article published by then answers this; later and undated articles were not searched."
+        )
+    return f"As of {as_of}: only articles published by then were searched."
 
 
 class Assistant:
@@ -156,8 +168,9 @@ class Assistant:
         """Raise InputError naming what is wrong with a filter (default: the one in Settings)
         that could only ever match nothing: an unknown source or an empty date range."""
         where = self.settings.search_filter() if where is None else where
-        if where.since and where.until and where.since > where.until:
-            raise InputError(f"the date range is empty: --since {where.since} is after --until {where.until}")
+        if where.since and where.last_day and where.since > where.last_day:
+            bound = f"--as-of {where.as_of}" if where.last_day == where.as_of else f"--until {where.until}"
+            raise InputError(f"the date range is empty: --since {where.since} is after {bound}")
         known = self.sources()
         unknown = [source for source in where.sources if source not in known]
         if unknown:
@@ -187,6 +200,7 @@ class Assistant:
         before this returns, the checked Answer is `result()` once the text has run out.
         Raises InputError for an empty question or one over Settings.question_max_chars."""
         question = checked_question(question, self.settings.question_max_chars)
+        where = self.settings.search_filter() if where is None else where
         began = time.perf_counter()
         with self.store.reading():
             query = self.standalone_query(question, history)
@@ -196,7 +210,8 @@ class Assistant:
             if self.generator is not None:
                 stream = self.generator.stream(query, passages, avoid)
             else:
-                stream = AnswerStream.of(self.answerer.answer(query, passages, avoid=avoid))
+                timeline = timeline_answer(self.answerer, query, passages) if is_timeline_question(query) else None
+                stream = AnswerStream.of(timeline or self.answerer.answer(query, passages, avoid=avoid))
 
         def finished(answer: Answer) -> Answer:
             answered = time.perf_counter()
@@ -206,7 +221,8 @@ class Assistant:
                 "total": (answered - began) * 1000,
             }
             text = strip_invalid_markers(answer.text, (c.n for c in answer.citations))
-            return replace(answer, text=text, timings_ms=timings)
+            notice = " ".join(part for part in (as_of_notice(where.as_of, answer.refused), answer.notice) if part)
+            return replace(answer, text=text, timings_ms=timings, as_of=where.as_of, notice=notice)
 
         return stream.then(finished)
 

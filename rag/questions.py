@@ -1,8 +1,17 @@
-"""Pure: what a question must be before any work is done on it."""
+"""Pure: what a question must be before any work is done on it, and what it asks about time."""
 
 from __future__ import annotations
 
+import re
+
 from rag.errors import InputError
+
+_LATEST = re.compile(r"\b(?:latest|most recent|newest|now|currently|current|today|so far)\b", re.IGNORECASE)
+
+
+def asks_for_latest(question: str) -> bool:
+    """Whether the question asks for the state of things now ("latest", "currently", ...)."""
+    return bool(_LATEST.search(question))
 
 
 def checked_question(question: str, limit: int) -> str:

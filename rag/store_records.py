@@ -92,9 +92,9 @@ def chroma_where(where: SearchFilter | None) -> dict[str, Any] | None:
         conditions.append({"source": {"$in": list(where.sources)}})
     if where.since:
         conditions.append({"published_day": {"$gte": published_day(where.since)}})
-    if where.until:
+    if where.last_day:
         conditions.append({"published_day": {"$gte": 1}})
-        conditions.append({"published_day": {"$lte": published_day(where.until)}})
+        conditions.append({"published_day": {"$lte": published_day(where.last_day)}})
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
@@ -102,7 +102,7 @@ def row_filter(where: SearchFilter | None) -> RowFilter | None:
     """A SearchFilter as the lexical index's row filter."""
     if not where:
         return None
-    return RowFilter(frozenset(where.sources), published_day(where.since), published_day(where.until))
+    return RowFilter(frozenset(where.sources), published_day(where.since), published_day(where.last_day))
 
 
 def chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:

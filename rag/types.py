@@ -42,14 +42,21 @@ class Chunk:
 class SearchFilter:
     """Which documents a search may return: from any of `sources` (every source when empty),
     published on or after `since` and on or before `until` (ISO dates, empty for no bound).
-    A document without a date fails any date bound."""
+    `as_of` asks as a reader on that day would: nothing published after it is visible (a bound
+    like `until`, which the answer states). A document without a date fails any date bound."""
 
     sources: tuple[str, ...] = ()
     since: str = ""
     until: str = ""
+    as_of: str = ""
 
     def __bool__(self) -> bool:
-        return bool(self.sources or self.since or self.until)
+        return bool(self.sources or self.since or self.until or self.as_of)
+
+    @property
+    def last_day(self) -> str:
+        """The latest publication date visible: the earlier of `until` and `as_of` ('' for none)."""
+        return min(day for day in (self.until, self.as_of, "9999-12-31") if day) if self.until or self.as_of else ""
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,18 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class TimelinePoint:
+    """One dated figure of a timeline: what a source said on a day, and its citation [n]."""
+
+    date: str
+    value: float
+    figure: str  # as written ("about 11,000")
+    unit: str  # the word after it ("troops"), '' when none
+    source: str
+    n: int
+
+
+@dataclass(frozen=True)
 class Answer:
     """What the assistant says, the sources it cites, and what it looked at."""
 
@@ -171,6 +190,8 @@ class Answer:
     # How many of `passages`, in rank order, the LLM's prompt held (the rest did not fit its
     # context; the model's answer cites none of them); None when no LLM is configured.
     passages_sent: int | None = None
+    as_of: str = ""  # the day the question was asked as of: nothing published later was searched
+    timeline: tuple[TimelinePoint, ...] = ()  # for a question about change: its figures, oldest first
 
     @property
     def passages_read(self) -> tuple[Passage, ...]:
@@ -190,6 +211,11 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "backend": self.backend,
             "notice": self.notice,
+            "as_of": self.as_of,
+            "timeline": [
+                {"date": p.date, "value": p.value, "figure": p.figure, "unit": p.unit, "source": p.source, "n": p.n}
+                for p in self.timeline
+            ],
             "passages_retrieved": len(self.passages),
             "passages_sent": self.passages_sent,
             "claims": [

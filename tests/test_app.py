@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,26 @@ def test_a_question_of_100000_characters_is_a_clear_message_not_a_search(app: Ap
     assert not app.exception
     assert "questions are limited to 4,000" in plain(app.error[0].value)
     assert app.session_state["messages"] == [] and not assistant_messages(app)
+
+
+def test_the_as_of_date_hides_later_articles_and_the_answer_says_so(app: AppTest) -> None:
+    app.sidebar.date_input(key="as_of").set_value(date(2024, 11, 10)).run()
+    app.chat_input[0].set_value("How many North Korean troops are in Kursk?").run()
+    assert not app.exception
+    [answer] = assistant_messages(app)
+    assert any(plain(i.value).startswith("As of 2024-11-10") for i in answer.info)
+    shown = plain(" ".join(md.value for md in answer.markdown))
+    assert "10,000" in shown
+    assert answer.expander and all("2024-11-18" not in e.label for e in answer.expander)  # not known yet
+
+
+def test_a_question_about_change_gets_the_figures_in_date_order_and_a_chart(app: AppTest) -> None:
+    app.chat_input[0].set_value("How has the estimate of North Korean troops in Russia changed?").run()
+    assert not app.exception
+    [answer] = assistant_messages(app)
+    assert len(answer.get("vega_lite_chart")) == 1  # the figures over time
+    stored = app.session_state["messages"][-1]["answer"]
+    dates = [point.date for point in stored.timeline]
+    assert len(dates) >= 3 and dates == sorted(dates) and len({point.source for point in stored.timeline}) >= 2
+    shown = plain(" ".join(md.value for md in answer.markdown))
+    assert shown.count("(latest)") == 1 and "2024-11-18 (latest)" in shown

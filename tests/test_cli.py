@@ -239,3 +239,16 @@ def test_a_question_of_100000_characters_is_refused_before_any_work(tmp_path: Pa
     assert asked.returncode == 2 and asked.stdout == ""
     assert "100,002 characters long; questions are limited to 4,000 (CITELINE_QUESTION_MAX_CHARS)" in asked.stderr
     assert not (tmp_path / "no-store").exists()
+
+
+def test_ask_as_of_a_day_cites_nothing_published_after_it(cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest"]) == 0
+    capsys.readouterr()
+    question = "How many North Korean troops are in Kursk?"
+    assert main(["ask", "--json", "--as-of", "2024-11-01", question]) == 0
+    as_of = json.loads(capsys.readouterr().out)
+    assert as_of["as_of"] == "2024-11-01" and as_of["notice"].startswith("As of 2024-11-01")
+    assert all(c["published"] <= "2024-11-01" for c in as_of["citations"])
+    assert main(["ask", "--json", question]) == 0
+    today = json.loads(capsys.readouterr().out)
+    assert "2024-11-18" in {c["published"] for c in today["citations"]} and today["as_of"] == ""

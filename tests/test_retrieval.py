@@ -12,6 +12,7 @@ import pytest
 from rag.config import Settings
 from rag.dedup import collapse_copies
 from rag.embeddings import with_heading
+from rag.errors import InputError
 from rag.passage_context import with_neighbours
 from rag.pipeline import Assistant
 from rag.retrieval import (
@@ -240,6 +241,34 @@ def test_filters_apply_inside_the_search_and_still_return_k(news: Assistant, mod
         "Seoul troops market", 2, SearchFilter(since="2024-11-01", until="2024-11-30")
     )
     assert len(november) == 2 and all(p.chunk.published.startswith("2024-11") for p in november)
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [{"retrieval": "hybrid"}, {"retrieval": "hybrid", "fusion": "rrf"}, {"retrieval": "dense"}, {"retrieval": "lexical"}],
+)
+def test_as_of_hides_later_and_undated_articles_on_both_sides(news: Assistant, mode: dict[str, str]) -> None:
+    news.ingest_documents([_document("undated-kursk", "North Korean troops in Kursk, an undated note.", "Wire", "")])
+    assistant = Assistant(news.settings.model_copy(update=mode), embedder=news.embedder, store=news.store)
+    everything = {p.chunk.doc_id for p in assistant.retriever.retrieve("North Korean troops Kursk", 10)}
+    assert {"paper-kursk", "undated-kursk"} <= everything
+    as_of = assistant.retriever.retrieve("North Korean troops Kursk", 10, SearchFilter(as_of="2024-10-31"))
+    assert as_of and all("" < p.chunk.published <= "2024-10-31" for p in as_of)
+    tighter = SearchFilter(until="2024-11-30", as_of="2024-10-18")  # the earlier bound wins
+    assert {p.chunk.published for p in assistant.retriever.retrieve("North Korean troops", 10, tighter)} == {
+        "2024-10-18"
+    }
+
+
+def test_an_answer_as_of_a_day_says_so_and_when_that_leaves_nothing_says_why(news: Assistant) -> None:
+    answer = news.ask("Had North Korean troops reached the Kursk region?", where=SearchFilter(as_of="2024-11-10"))
+    assert answer.as_of == "2024-11-10" and answer.notice.startswith("As of 2024-11-10: only articles published")
+    assert answer.to_json()["as_of"] == "2024-11-10"
+    nothing = news.ask("Had North Korean troops reached the Kursk region?", where=SearchFilter(as_of="2024-01-01"))
+    assert nothing.refused and not nothing.passages
+    assert "As of 2024-01-01: no article published by then answers this" in nothing.notice
+    with pytest.raises(InputError, match="--since 2024-11-01 is after --as-of 2024-10-01"):
+        news.check_filter(SearchFilter(since="2024-11-01", as_of="2024-10-01"))
 
 
 def test_the_learned_fusion_ranks_the_answering_passage_first_with_the_shipped_model(news: Assistant) -> None:
