@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         help="ask only the questions dated before this day; all the documents are still indexed",
     )
     parser.add_argument(
+        "--as-of",
+        choices=("question", "none"),
+        default="question",
+        help="question (the default): ask each dated question as of its own day, with only the articles "
+        "published by then visible, as a reader that day; none: every article visible",
+    )
+    parser.add_argument(
         "--configs",
         default=None,
         help="comma-separated: citeline,rrf,bm25,dense,langchain (the default), and citeline-llamacpp, "
@@ -164,13 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         configurations = build_configurations(dataset, settings, names, args.index_dir)
         if args.questions_from or args.questions_before:
             dataset = asked_between(dataset, args.questions_from, args.questions_before)
-        in_corpus = answers_in_corpus(dataset)
-        runs = [run(configuration, dataset.questions, in_corpus) for configuration in configurations]
+        as_of_question = args.as_of == "question"
+        in_corpus = answers_in_corpus(dataset, as_of_question)
+        runs = [run(configuration, dataset.questions, in_corpus, as_of_question) for configuration in configurations]
 
     calibration = None
     if args.calibrate:
         product = next(c for c in configurations if c.name == "citeline")
-        calibration = calibrate(run(unthresholded(product), dataset.questions, in_corpus).records)
+        calibration = calibrate(run(unthresholded(product), dataset.questions, in_corpus, as_of_question).records)
 
     answerable = [q for q in dataset.questions if q.answerable]
     configs: dict[str, dict[str, Any]] = {}
@@ -190,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "split": args.split,
         "questions_from": args.questions_from,
         "questions_before": args.questions_before,
+        "as_of": args.as_of,
         "settings": _settings_for_report(settings),
         "questions": len(dataset.questions),
         "documents": len(dataset.documents),

@@ -99,15 +99,27 @@ class LangChainRetriever:
         self.k = k
 
     def retrieve(self, query: str, k: int | None = None, where: SearchFilter | None = None) -> list[Passage]:
-        if where:
-            raise ValueError("the LangChain recipe is a baseline without filters; ask it without `where`")
+        """The recipe's similarity search. The recipe has no date filter, so an as-of bound
+        (the evaluation's "ask each question on its own day") is applied to its results, asking
+        for more until k pass or the store has no more; other filters are refused."""
+        if where and (where.sources or where.since):
+            raise ValueError("the LangChain recipe is a baseline without filters; ask it without sources or since")
         if not query.strip():
             return []
-        results = self.store.similarity_search_with_score(query, k=k or self.k)
-        # Chroma's default space is squared L2; on unit vectors, cosine similarity = 1 - d / 2.
-        return [
-            Passage(
-                chunk=chunk_from_record(chunk_id(document), document.page_content, document.metadata), score=1 - d / 2
-            )
-            for document, d in results
-        ]
+        k = k or self.k
+        last_day = where.last_day if where else ""
+        fetch = k
+        while True:
+            results = self.store.similarity_search_with_score(query, k=fetch)
+            # Chroma's default space is squared L2; on unit vectors, cosine similarity = 1 - d / 2.
+            passages = [
+                Passage(
+                    chunk=chunk_from_record(chunk_id(document), document.page_content, document.metadata),
+                    score=1 - d / 2,
+                )
+                for document, d in results
+            ]
+            visible = [p for p in passages if not last_day or "" < p.chunk.published[:10] <= last_day]
+            if len(visible) >= k or len(results) < fetch:
+                return visible[:k]
+            fetch *= 4

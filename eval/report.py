@@ -65,12 +65,17 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"Commit `{report['commit']}`, {report['created']}. {report['questions']} questions"
         + (f" (the first {report['limit']})" if report.get("limit") else "")
         + f" over {report['documents']} documents"
-        + (" (only those the questions name)." if report.get("limit") else "."),
+        + (" (only those the questions name)." if report.get("limit") else ".")
+        + (
+            " Each dated question was asked as of its own day: only the articles published by then were visible."
+            if report.get("as_of") == "question"
+            else " Every article was visible to every question."
+        ),
         "",
         (
             f"Retrieval metrics (answer_hit, mrr) count {report['retrieval_questions']} questions; left out: "
             f"{left_out['unanswerable']} unanswerable by design and {left_out['answer_not_in_corpus']} "
-            "whose accepted answers occur nowhere in the indexed documents. doc_hit@5 counts the answerable "
+            "whose accepted answers occur nowhere in the documents they may search. doc_hit@5 counts the answerable "
             "questions that name their documents."
         ),
         "",

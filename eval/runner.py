@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eval.configs import Configuration
-from eval.datasets import Dataset, GoldQuestion
+from eval.datasets import Dataset, GoldQuestion, iso_date
 from eval.metrics import (
     BUDGET_CURVE,
     HIT_KS,
@@ -28,24 +28,41 @@ from eval.metrics import (
 from rag.citations import cited_numbers, strip_invalid_markers
 from rag.config import PROJECT_ROOT
 from rag.retrieval import Retriever
-from rag.types import Answer, Passage
+from rag.types import Answer, Passage, SearchFilter
 
 RANK_DEPTH = max(HIT_KS)
 MAX_RANK_DEPTH = 160
 DOC_HIT_K = 5
 
 
-def answers_in_corpus(dataset: Dataset) -> dict[str, bool]:
-    """Per question: does an accepted answer occur (normalised, on word boundaries) in some document?"""
+def question_filter(question: GoldQuestion, as_of_question: bool) -> SearchFilter | None:
+    """Pure: what a question may search: with the as-of protocol, only the articles published
+    by the day it was asked (when it has a date), as a reader that day; otherwise everything."""
+    if as_of_question and question.date:
+        return SearchFilter(as_of=iso_date(question.date))
+    return None
+
+
+def answers_in_corpus(dataset: Dataset, as_of_question: bool = False) -> dict[str, bool]:
+    """Per question: does an accepted answer occur (normalised, on word boundaries) in some
+    document it may search (under the as-of protocol, one published by the question's day)?"""
     corpus = "\n".join(padded(document.text) for document in dataset.documents)
-    return {question.id: occurs_in(corpus, question.answers) for question in dataset.questions}
+    found = {}
+    for question in dataset.questions:
+        where = question_filter(question, as_of_question)
+        if where is None:
+            found[question.id] = occurs_in(corpus, question.answers)
+            continue
+        visible = (d for d in dataset.documents if d.published and d.published[:10] <= where.as_of)
+        found[question.id] = occurs_in("\n".join(padded(d.text) for d in visible), question.answers)
+    return found
 
 
-def rank(ranker: Retriever, query: str) -> list[Passage]:
+def rank(ranker: Retriever, query: str, where: SearchFilter | None = None) -> list[Passage]:
     """At least RANK_DEPTH passages, and enough to fill the reading budget when there are."""
     depth = RANK_DEPTH
     while True:
-        passages = ranker.retrieve(query, depth)
+        passages = ranker.retrieve(query, depth, where)
         if (
             len(passages) < depth
             or sum(len(p.chunk.text) for p in passages) >= READING_BUDGET
@@ -143,9 +160,13 @@ class ConfigurationRun:
 
 
 def run(
-    configuration: Configuration, questions: Sequence[GoldQuestion], in_corpus: dict[str, bool]
+    configuration: Configuration,
+    questions: Sequence[GoldQuestion],
+    in_corpus: dict[str, bool],
+    as_of_question: bool = False,
 ) -> ConfigurationRun:
-    """Every question through the configuration's Assistant, as the app asks it (history included)."""
+    """Every question through the configuration's Assistant, as the app asks it (history
+    included); with `as_of_question`, each dated question as of its own day."""
     from tqdm import tqdm
 
     records, details = [], []
@@ -153,8 +174,9 @@ def run(
     configuration.assistant.warm_up()  # as the app does at start: the first question is not timed cold
     configuration.assistant.embedder.forget_queries()  # each configuration embeds its own queries
     for question in tqdm(questions, desc=configuration.name, unit="q", file=sys.stderr, disable=None):
-        answer = configuration.assistant.ask(question.question, question.history)
-        ranking = rank(configuration.ranker, answer.query)
+        where = question_filter(question, as_of_question)
+        answer = configuration.assistant.ask(question.question, question.history, where=where)
+        ranking = rank(configuration.ranker, answer.query, where)
         read = [p.chunk.id for p in answer.passages_read]
         disagreements += [p.chunk.id for p in ranking[: len(read)]] != read
         record = score_question(question, answer, ranking, in_corpus[question.id])

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from eval.datasets import DatasetFormatError, asked_between, dated_split, every_nth, load_dataset, load_questions
+from eval.datasets import (
+    Dataset,
+    DatasetFormatError,
+    GoldQuestion,
+    asked_between,
+    dated_split,
+    every_nth,
+    load_dataset,
+    load_questions,
+)
 from rag.types import Turn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,3 +153,24 @@ def test_missing_files_say_what_a_dataset_needs(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetFormatError, match=r"questions.jsonl: no such file; a dataset folder needs corpus.jsonl"):
         load_dataset(tmp_path / "empty", corpus_dir=tmp_path)
+
+
+def test_under_the_as_of_protocol_a_question_sees_only_what_was_published_by_its_day() -> None:
+    from eval.runner import answers_in_corpus, question_filter
+    from rag.types import Document, SearchFilter
+
+    documents = (
+        Document(id="early", title="Acme", text="Layoffs at Acme.", published="2023-01-03"),
+        Document(id="later", title="Globex", text="Layoffs at Globex.", published="2023-03-10"),
+        Document(id="undated", title="Initech", text="Layoffs at Initech.", published=""),
+    )
+    questions = (
+        GoldQuestion(id="jan", question="Which company laid off staff?", answers=("Globex",), date="2023/01/06"),
+        GoldQuestion(id="mar", question="Which company laid off staff?", answers=("Globex",), date="2023/03/17"),
+        GoldQuestion(id="undated-q", question="Which company laid off staff?", answers=("Initech",)),
+    )
+    dataset = Dataset("toy", documents, questions)
+    assert question_filter(questions[0], True) == SearchFilter(as_of="2023-01-06")
+    assert question_filter(questions[0], False) is None and question_filter(questions[2], True) is None
+    assert answers_in_corpus(dataset, True) == {"jan": False, "mar": True, "undated-q": True}
+    assert answers_in_corpus(dataset, False) == {"jan": True, "mar": True, "undated-q": True}
