@@ -1,4 +1,5 @@
-"""Pure: a document's `published` value, as written in its file, -> an ISO date (YYYY-MM-DD).
+"""Pure: a document's `published` value, as written in its file, -> an ISO date (YYYY-MM-DD); and
+the relative dates in its text ("last week") resolved against it.
 
 Dates arrive as "24 Oct 2024", "October 24, 2024", "2024-10-24T08:00:00Z" or a YAML date; the
 date filters and the answer's headings need one form. dateutil reads the many ways of writing a
@@ -70,3 +71,28 @@ def read_date(value: object, where: str) -> tuple[str, str | None]:
         f"{where}: published date '{shown}' is not a full, unambiguous date (day, month and four-digit year); "
         "the document was loaded undated: write the date as YYYY-MM-DD"
     )
+
+
+# Words that make a date phrase relative to when the article was written ("on Monday", "last
+# week", "two days ago"); dateparser also finds absolute months ("May"), which need no resolving.
+_RELATIVE_WORDS = frozenset(
+    "today yesterday tonight tomorrow ago last this next earlier week weekend month year "
+    "monday tuesday wednesday thursday friday saturday sunday".split()
+)
+
+
+def relative_dates(text: str, published: str) -> list[tuple[str, str]]:
+    """(phrase, YYYY-MM-DD) for each relative date phrase in the text, resolved against the
+    article's publication date ("last week" in an article of 2024-10-24 -> 2024-10-17), with
+    dateparser; none for an undated article, whose "today" is unknown."""
+    if not published:
+        return []
+    from dateparser.search import search_dates
+
+    base = dt.datetime.fromisoformat(published[:10])
+    found = search_dates(text, languages=["en"], settings={"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past"})
+    return [
+        (phrase, when.date().isoformat())
+        for phrase, when in found or []
+        if _RELATIVE_WORDS & set(phrase.lower().split())
+    ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from rag.answer_types import figures_in
 from rag.answering import ExtractiveAnswerer, ScoredSentence, attribution, quoted
+from rag.dates import relative_dates
 from rag.types import Answer, Citation, Passage, TimelinePoint
 
 # Words that ask how something moved over time, not what it is now.
@@ -109,11 +110,12 @@ def timeline_answer(answerer: ExtractiveAnswerer, question: str, passages: Seque
             unit=unit_of(point.figure, point.sentence.text),
             source=citation.source or citation.title,
             n=citation.n,
+            refers_to=next((day for _, day in relative_dates(point.sentence.text, point.published)), ""),
         )
         for point, citation in zip(found, citations)
     )
     return Answer(
-        text=_timeline_text(found, citations),
+        text=_timeline_text(found, citations, points),
         refused=False,
         citations=tuple(citations),
         passages=tuple(passages),
@@ -124,9 +126,12 @@ def timeline_answer(answerer: ExtractiveAnswerer, question: str, passages: Seque
     )
 
 
-def _timeline_text(found: Sequence[_Found], citations: Sequence[Citation]) -> str:
+def _timeline_text(found: Sequence[_Found], citations: Sequence[Citation], points: Sequence[TimelinePoint]) -> str:
     lines = [TIMELINE_HEADING]
-    for i, (point, citation) in enumerate(zip(found, citations)):
+    for i, (point, citation, dated) in enumerate(zip(found, citations, points)):
         latest = f" ({LATEST})" if i == len(found) - 1 else ""
-        lines.append(f"- {point.figure}, {attribution(citation)}{latest}: {quoted(point.sentence.text)} [{citation.n}]")
+        said = f" (said of {dated.refers_to})" if dated.refers_to and dated.refers_to != dated.date else ""
+        lines.append(
+            f"- {point.figure}, {attribution(citation)}{latest}{said}: {quoted(point.sentence.text)} [{citation.n}]"
+        )
     return "\n".join(lines)

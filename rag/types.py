@@ -170,6 +170,7 @@ class TimelinePoint:
     unit: str  # the word after it ("troops"), '' when none
     source: str
     n: int
+    refers_to: str = ""  # the day a relative date in its sentence points at ("last week"), if any
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,15 @@ class Answer:
             "notice": self.notice,
             "as_of": self.as_of,
             "timeline": [
-                {"date": p.date, "value": p.value, "figure": p.figure, "unit": p.unit, "source": p.source, "n": p.n}
+                {
+                    "date": p.date,
+                    "value": p.value,
+                    "figure": p.figure,
+                    "unit": p.unit,
+                    "source": p.source,
+                    "n": p.n,
+                    "refers_to": p.refers_to,
+                }
                 for p in self.timeline
             ],
             "passages_retrieved": len(self.passages),

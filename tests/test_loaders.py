@@ -275,3 +275,25 @@ def test_a_pdf_creation_date_is_stored_as_an_iso_date(tmp_path: Path) -> None:
     created = dt.datetime(2024, 10, 24, 8, 0, tzinfo=dt.UTC)
     doc = load_file(write_pdf(tmp_path / "dated.pdf", ["Some text."], created=created))
     assert doc.published == "2024-10-24" and doc.published_as_written.startswith("2024-10-24T08:00:00")
+
+
+@pytest.mark.parametrize(
+    ("text", "published", "expected"),
+    [
+        (
+            "Zelensky said at the NATO summit last week that 10,000 troops were ready.",
+            "2024-10-24",
+            [("last week", "2024-10-17")],
+        ),
+        ("Singh, who spoke to the media today, said about 11,000.", "2024-11-18", [("today", "2024-11-18")]),
+        ("The ministry said yesterday that exports rose.", "2024-03-01", [("yesterday", "2024-02-29")]),
+        ("Exports may rise in May, the ministry said.", "2024-03-01", []),  # absolute, not relative
+        ("The harbour reopened today.", "", []),  # an undated article's "today" is unknown
+    ],
+)
+def test_relative_dates_are_resolved_against_the_publication_date(
+    text: str, published: str, expected: list[tuple[str, str]]
+) -> None:
+    from rag.dates import relative_dates
+
+    assert relative_dates(text, published) == expected

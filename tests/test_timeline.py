@@ -63,6 +63,8 @@ def test_ask_json_gives_a_dated_cited_timeline(settings: Settings, monkeypatch, 
         assert cited[point["n"]]["published"] == point["date"] and point["figure"] in cited[point["n"]]["sentence"]
         assert f"[{point['n']}]" in answer["answer"]
     assert answer["short_answer"] == timeline[-1]["figure"] and "(latest)" in answer["answer"]
+    # Zelensky's figure, in an article of 2024-10-24, was given "at the NATO summit last week"
+    assert any(point["refers_to"] == "2024-10-17" for point in timeline) and "(said of 2024-10-17)" in answer["answer"]
 
 
 @pytest.mark.parametrize("word", ["now", "currently", "latest"])
