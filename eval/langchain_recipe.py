@@ -107,7 +107,6 @@ class LangChainRetriever:
         if not query.strip():
             return []
         k = k or self.k
-        last_day = where.last_day if where else ""
         fetch = k
         while True:
             results = self.store.similarity_search_with_score(query, k=fetch)
@@ -119,7 +118,7 @@ class LangChainRetriever:
                 )
                 for document, d in results
             ]
-            visible = [p for p in passages if not last_day or "" < p.chunk.published[:10] <= last_day]
+            visible = [p for p in passages if where is None or where.shows_published(p.chunk.published)]
             if len(visible) >= k or len(results) < fetch:
                 return visible[:k]
             fetch *= 4

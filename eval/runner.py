@@ -53,7 +53,7 @@ def answers_in_corpus(dataset: Dataset, as_of_question: bool = False) -> dict[st
         if where is None:
             found[question.id] = occurs_in(corpus, question.answers)
             continue
-        visible = (d for d in dataset.documents if d.published and d.published[:10] <= where.as_of)
+        visible = (d for d in dataset.documents if where.shows_published(d.published))
         found[question.id] = occurs_in("\n".join(padded(d.text) for d in visible), question.answers)
     return found
 

@@ -47,17 +47,20 @@ def with_neighbours(store: ChunkStore, passages: Sequence[Passage]) -> list[Pass
 
 
 def with_story_copies(
-    store: ChunkStore, passages: Sequence[Passage], has_copies: Callable[[str], bool], last_day: str = ""
+    store: ChunkStore,
+    passages: Sequence[Passage],
+    has_copies: Callable[[str], bool],
+    where: SearchFilter | None = None,
 ) -> list[Passage]:
     """The passages, each listing in `copies` the other stored documents of its story (one
     lookup, made only when `has_copies` says some passage's story has other documents): an
-    answer counts a republished story as one source and shows where it appeared. With a
-    `last_day` (an as-of or until bound), copies published after it, or undated, are left out."""
+    answer counts a republished story as one source and shows where it appeared. Under a
+    filter's latest day (an as-of or until bound), copies published after it, or undated, are
+    left out."""
     members = store.story_documents(p.chunk.story for p in passages if has_copies(p.chunk.story))
-    if last_day:
+    if where is not None and where.last_day:
         members = {
-            story: [c for c in chunks if c.published and c.published[:10] <= last_day]
-            for story, chunks in members.items()
+            story: [c for c in chunks if where.shows_published(c.published)] for story, chunks in members.items()
         }
     enriched = []
     for passage in passages:
@@ -77,4 +80,4 @@ class InContext:
 
     def retrieve(self, query: str, k: int | None = None, where: SearchFilter | None = None) -> list[Passage]:
         passages = with_neighbours(self.store, self.retriever.retrieve(query, k, where))
-        return with_story_copies(self.store, passages, self.has_copies, where.last_day if where else "")
+        return with_story_copies(self.store, passages, self.has_copies, where)

@@ -58,6 +58,11 @@ class SearchFilter:
         """The latest publication date visible: the earlier of `until` and `as_of` ('' for none)."""
         return min(day for day in (self.until, self.as_of, "9999-12-31") if day) if self.until or self.as_of else ""
 
+    def shows_published(self, published: str) -> bool:
+        """Whether an article published that day (ISO, '' when undated) is within the latest day
+        the filter shows: always when it sets none, never for an undated one when it does."""
+        return not self.last_day or "" < published[:10] <= self.last_day
+
 
 @dataclass(frozen=True)
 class Passage:
