@@ -75,7 +75,7 @@ def render_passage(citation: Citation) -> str:
 def render_answer(answer: Answer, asked: str) -> None:
     """The answer, its sources as expanders, and the standalone query when a follow-up was rewritten."""
     if answer.short_answer:
-        st.markdown(f"**{escape_markdown(answer.short_answer)}**")
+        st.markdown(f"**{escape_markdown(answer.short_answer_shown)}**")
     if answer.notice:
         st.info(escape_markdown(answer.notice))
     st.markdown(escape_markdown(answer.text).replace("\n", "  \n"))  # keep the answer's line breaks

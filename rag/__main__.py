@@ -195,7 +195,7 @@ def _print_answer(answer: Answer) -> None:
     if answer.notice:
         print(f"Note: {answer.notice}\n")
     if answer.short_answer:
-        print(f"Answer: {answer.short_answer}\n")
+        print(f"Answer: {answer.short_answer_shown}\n")
     print(answer.text)
     for claim in answer.unverified:
         print(f"  unverified: “{claim.text}” ({claim.problem})")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+from rag.dates import date_meant
+from rag.types import Citation
 
 MARKER = re.compile(r"\[(\d+)\]")
 # Characters that are Markdown (or Streamlit directive, emoji and math) syntax anywhere...
@@ -28,6 +31,15 @@ def strip_invalid_markers(text: str, valid: Iterable[int]) -> str:
     cleaned = MARKER.sub(lambda m: m.group(0) if int(m.group(1)) in allowed else "", text)
     cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)
     return re.sub(r"[ \t]{2,}", " ", cleaned).strip()
+
+
+def short_answer_date(short_answer: str, citations: Sequence[Citation]) -> str:
+    """What a relative short answer ("last month") meant, read against the publication date of
+    the first cited sentence that says it; "" for any other short answer."""
+    if not short_answer:
+        return ""
+    said_in = next((c for c in citations if short_answer.lower() in c.sentence.lower()), None)
+    return date_meant(short_answer, said_in.published) if said_in else ""
 
 
 def highlight_segments(passage: str, start: int, end: int) -> list[tuple[str, bool]]:

@@ -96,3 +96,27 @@ def relative_dates(text: str, published: str) -> list[tuple[str, str]]:
         for phrase, when in found or []
         if _RELATIVE_WORDS & set(phrase.lower().split())
     ]
+
+
+def date_meant(phrase: str, published: str) -> str:
+    """What a relative date phrase meant on the day its article was published, in words at the
+    phrase's own precision: "last month" of 2024-11-04 -> "October 2024", "last week" -> "the
+    week of 28 October 2024", "yesterday" -> "3 November 2024"; "" when the phrase is not a
+    relative date, or the article is undated."""
+    if not published or not _RELATIVE_WORDS & set(phrase.lower().split()):
+        return ""
+    from dateparser.date import DateDataParser
+
+    base = dt.datetime.fromisoformat(published[:10])
+    settings = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past", "RETURN_TIME_AS_PERIOD": True}
+    meant = DateDataParser(languages=["en"], settings=settings).get_date_data(phrase)
+    if meant.date_obj is None:
+        return ""
+    day = meant.date_obj.date()
+    if meant.period == "year":
+        return str(day.year)
+    if meant.period == "month":
+        return f"{day:%B} {day.year}"
+    if meant.period == "week":
+        return f"the week of {day.day} {day:%B} {day.year}"
+    return f"{day.day} {day:%B} {day.year}"

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rag.answering import ExtractiveAnswerer
-from rag.citations import strip_invalid_markers
+from rag.citations import short_answer_date, strip_invalid_markers
 from rag.config import Settings
 from rag.conversation import figures_already_given, is_follow_up, standalone_query
 from rag.embeddings import Embedder
@@ -207,11 +207,15 @@ class Assistant:
             passages = self.passages(query, where)
             retrieved = time.perf_counter()
             avoid = figures_already_given(question, history)
-            if self.generator is not None:
+            # A timeline is quoted figures in date order, each cited: it is given as it is even
+            # when an LLM is configured, which could only paraphrase it and lose the chart's data.
+            timeline = timeline_answer(self.answerer, query, passages) if is_timeline_question(query) else None
+            if timeline is not None:
+                stream = AnswerStream.of(timeline)
+            elif self.generator is not None:
                 stream = self.generator.stream(query, passages, avoid)
             else:
-                timeline = timeline_answer(self.answerer, query, passages) if is_timeline_question(query) else None
-                stream = AnswerStream.of(timeline or self.answerer.answer(query, passages, avoid=avoid))
+                stream = AnswerStream.of(self.answerer.answer(query, passages, avoid=avoid))
 
         def finished(answer: Answer) -> Answer:
             answered = time.perf_counter()
@@ -222,7 +226,14 @@ class Assistant:
             }
             text = strip_invalid_markers(answer.text, (c.n for c in answer.citations))
             notice = " ".join(part for part in (as_of_notice(where.as_of, answer.refused), answer.notice) if part)
-            return replace(answer, text=text, timings_ms=timings, as_of=where.as_of, notice=notice)
+            return replace(
+                answer,
+                text=text,
+                timings_ms=timings,
+                as_of=where.as_of,
+                notice=notice,
+                short_answer_date=short_answer_date(answer.short_answer, answer.citations),
+            )
 
         return stream.then(finished)
 

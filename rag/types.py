@@ -188,6 +188,8 @@ class Answer:
     passages: tuple[Passage, ...] = ()
     query: str = ""
     short_answer: str = ""  # the number, date or name that answers the question, when one stands out
+    # What a relative short answer ("last month") meant on its cited article's day ("October 2024").
+    short_answer_date: str = ""
     confidence: float = 0.0  # support score of the best sentence; refusals fall below the threshold
     timings_ms: dict[str, float] = field(default_factory=dict)
     backend: str = "extractive"  # what wrote the answer (rag.llm.backend_name)
@@ -198,6 +200,13 @@ class Answer:
     passages_sent: int | None = None
     as_of: str = ""  # the day the question was asked as of: nothing published later was searched
     timeline: tuple[TimelinePoint, ...] = ()  # for a question about change: its figures, oldest first
+
+    @property
+    def short_answer_shown(self) -> str:
+        """The short answer as shown: a relative date with what it meant ("last month (October 2024)")."""
+        if self.short_answer and self.short_answer_date:
+            return f"{self.short_answer} ({self.short_answer_date})"
+        return self.short_answer
 
     @property
     def passages_read(self) -> tuple[Passage, ...]:
@@ -213,6 +222,7 @@ class Answer:
         return {
             "answer": self.text,
             "short_answer": self.short_answer,
+            "short_answer_date": self.short_answer_date,
             "refused": self.refused,
             "confidence": round(self.confidence, 4),
             "backend": self.backend,

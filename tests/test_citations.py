@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from rag.citations import cited_numbers, escape_markdown, highlight_segments, strip_invalid_markers
+from rag.citations import (
+    cited_numbers,
+    escape_markdown,
+    highlight_segments,
+    short_answer_date,
+    strip_invalid_markers,
+)
+from rag.types import Citation
 
 
 @pytest.mark.parametrize(
@@ -44,3 +51,17 @@ def test_escape_markdown_neutralises_markup() -> None:
     escaped = escape_markdown("<script>x</script> *bold* [link](http://e) # h")
     assert "<" not in escaped.replace("\\<", "")
     assert "\\*bold\\*" in escaped and "\\[link\\]" in escaped
+
+
+def _citation(n: int, sentence: str, published: str) -> Citation:
+    return Citation(n, f"doc-{n}", "T", published, "AP", "", sentence, 0, 0, len(sentence), 1.0)
+
+
+def test_a_relative_short_answer_is_read_against_the_article_that_says_it() -> None:
+    citations = [
+        _citation(1, "Officials met on Tuesday.", "2024-11-20"),
+        _citation(2, "The troops entered Russia last month.", "2024-11-04"),
+    ]
+    assert short_answer_date("last month", citations) == "October 2024"  # citation 2's date, not 1's
+    assert short_answer_date("1,500", citations) == ""
+    assert short_answer_date("last week", citations) == ""  # no cited sentence says it

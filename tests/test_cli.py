@@ -241,7 +241,9 @@ def test_a_question_of_100000_characters_is_refused_before_any_work(tmp_path: Pa
     assert not (tmp_path / "no-store").exists()
 
 
-def test_ask_as_of_a_day_cites_nothing_published_after_it(cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ask_as_of_a_day_cites_nothing_published_after_it(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["ingest"]) == 0
     capsys.readouterr()
     question = "How many North Korean troops are in Kursk?"
@@ -252,3 +254,17 @@ def test_ask_as_of_a_day_cites_nothing_published_after_it(cli_env: Settings, cap
     assert main(["ask", "--json", question]) == 0
     today = json.loads(capsys.readouterr().out)
     assert "2024-11-18" in {c["published"] for c in today["citations"]} and today["as_of"] == ""
+
+
+def test_a_relative_short_answer_says_what_it_meant_on_its_articles_day(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ingest"]) == 0
+    capsys.readouterr()
+    assert main(["ask", "--json", "When did North Korean troops enter Russia?"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    said_in = next(c for c in answer["citations"] if "last month" in c["passage"])
+    assert answer["short_answer"] == "last month" and said_in["published"].startswith("2024-11")
+    assert answer["short_answer_date"] == "October 2024"
+    assert main(["ask", "When did North Korean troops enter Russia?"]) == 0
+    assert capsys.readouterr().out.startswith("Answer: last month (October 2024)")

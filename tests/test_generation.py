@@ -80,6 +80,13 @@ def test_the_local_model_streams_and_every_citation_resolves(local_llm: Assistan
     assert {c.n for c in answer.citations} == set(cited_numbers(answer.text))
 
 
+def test_a_timeline_question_gets_the_quoted_timeline_with_an_llm_configured(local_llm: Assistant) -> None:
+    answer = local_llm.ask("How has the estimate of North Korean troops in Russia changed?")
+    assert len(answer.timeline) >= 3 and answer.backend == "extractive"  # the model did not paraphrase it
+    assert [p.date for p in answer.timeline] == sorted(p.date for p in answer.timeline)
+    assert citations_resolve(answer)
+
+
 def test_checking_drops_markers_to_nothing_and_marks_a_figure_the_source_lacks(local_llm: Assistant) -> None:
     passages = passages_for(local_llm, NIS_QUESTION)
     n = source_number(passages, "had sent 1,500 soldiers")

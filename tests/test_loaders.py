@@ -297,3 +297,21 @@ def test_relative_dates_are_resolved_against_the_publication_date(
     from rag.dates import relative_dates
 
     assert relative_dates(text, published) == expected
+
+
+@pytest.mark.parametrize(
+    ("phrase", "published", "meant"),
+    [
+        ("last month", "2024-11-04", "October 2024"),
+        ("last week", "2024-11-04", "the week of 28 October 2024"),
+        ("yesterday", "2024-03-01", "29 February 2024"),
+        ("last year", "2024-11-04", "2023"),
+        ("June", "2024-11-04", ""),  # absolute: nothing to resolve
+        ("1,500", "2024-11-04", ""),
+        ("last month", "", ""),  # an undated article's "last month" is unknown
+    ],
+)
+def test_a_relative_date_is_said_at_its_own_precision(phrase: str, published: str, meant: str) -> None:
+    from rag.dates import date_meant
+
+    assert date_meant(phrase, published) == meant
