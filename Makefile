@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-llm run test eval ingest chroma reference-reports benchmark train-answerer train-fusion
+.PHONY: install install-llm browser run test eval ingest chroma reference-reports benchmark train-answerer train-fusion
 
 # llama-cpp-python is compiled once into this wheelhouse and reused. The build targets any x86-64
 # CPU with AVX2: a -march=native build may use instructions (AMX) that a virtual machine refuses.
@@ -33,9 +33,22 @@ install-llm: $(LLM_STAMP)
 # A bad file in corpus/ is reported by `ingest` but does not keep the app from starting.
 run: install
 	-$(BIN)/python -m rag ingest
-	$(BIN)/streamlit run app.py
+	$(BIN)/python -m rag serve
 
-test: install-llm
+# The browser tests drive the system's Chromium with Playwright (Playwright's own browser download
+# is not reachable here). As root this installs Debian's package when it is missing; otherwise it
+# says what to run.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium || \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }; \
+		else \
+			echo "The browser tests need Chromium: run 'sudo apt-get install chromium', then make test again." >&2; \
+			exit 1; \
+		fi; }
+
+test: install-llm browser
 	$(BIN)/python -m pytest
 
 ingest: install

@@ -1,20 +1,23 @@
 """Citeline chat: ask questions about the corpus and see the passages behind every answer.
 
-Thin on purpose: rag/ does the work; this script renders and keeps the chat state. Every piece
-of document text and metadata is escaped before it reaches Markdown, so nothing in a document
-can render as markup, a link or an image.
-Run with `make run` (or `streamlit run app.py` after `python -m rag ingest`).
+Thin on purpose: rag/ does the work; this script lays out the page and keeps the chat state
+(answers are drawn by rag/chat_answers.py, saved conversations by rag/chat_conversations.py).
+Every piece of document text and metadata is escaped before it reaches Markdown, so nothing in a
+document can render as markup, a link or an image.
+Run with `make run` (or `python -m rag serve`; `streamlit run app.py` works too, loading on the
+first page).
 """
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from urllib.parse import quote
 
 import streamlit as st
 
-from rag.citations import escape_markdown, highlight_segments
+from rag.chat_answers import render_answer
+from rag.chat_conversations import current_messages, get_conversation_log, render_conversations, save_turn
+from rag.citations import escape_markdown
 from rag.config import Settings
 from rag.errors import CitelineError, InputError
 from rag.ingest_worker import IngestJob, IngestWorker
@@ -22,28 +25,31 @@ from rag.llm import backend_name
 from rag.loaders import SUPPORTED_SUFFIXES
 from rag.pipeline import Assistant
 from rag.questions import checked_question
+from rag.startup import Startup
 from rag.store_records import StoredDocument, copies_by_story, document_sources
-from rag.types import Answer, Citation, SearchFilter, Turn
+from rag.types import SearchFilter, Turn
 from rag.uploads import UploadError, accept_upload
 
 UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in SUPPORTED_SUFFIXES)
 
 
-@st.cache_resource(show_spinner="Loading the embedding model and the store…")
-def get_assistant(settings_json: str, _settings: Settings) -> tuple[Assistant, IngestWorker, list[str]]:
-    """One Assistant (model + store) and one ingest worker per settings (their JSON is the cache
-    key), shared by every rerun and session, with the files that failed when the shipped corpus
-    was indexed on first start. On a later start the worker syncs the corpus folder in the
-    background, which also indexes an upload saved by a run that stopped before indexing it."""
-    assistant = Assistant.from_settings(_settings)
-    worker = IngestWorker(assistant)
-    failures: list[str] = []
-    if assistant.chunk_count() == 0:
-        failures = [str(error) for error in assistant.ingest().failed]
-    else:
-        worker.submit([_settings.corpus_dir])
-    assistant.warm_up()
-    return assistant, worker, failures
+def started(settings: Settings) -> tuple[Assistant, IngestWorker, list[str]]:
+    """The Assistant, its ingest worker and the corpus files that failed on first start; while
+    they load, a progress bar says what is loading. A failed start is shown and stops the page;
+    the next page load tries again."""
+    startup = Startup.shared(settings)  # begun by `python -m rag serve`, or by the first page
+    if not startup.done.is_set():
+        bar = st.progress(startup.share, text=f"{startup.stage}…")
+        while not startup.wait(0.2):
+            bar.progress(startup.share, text=f"{startup.stage}…")
+        bar.empty()
+    if startup.result is None:
+        Startup.discard(settings)
+        error = startup.error
+        message = str(error) if isinstance(error, CitelineError) else f"Citeline could not start: {error!r}"
+        st.error(escape_markdown(message))
+        st.stop()
+    return startup.result
 
 
 def conversation(messages: list[dict[str, Any]]) -> list[Turn]:
@@ -54,64 +60,6 @@ def conversation(messages: list[dict[str, Any]]) -> list[Turn]:
         for asked, answered in zip(messages, messages[1:])
         if asked["role"] == "user" and answered["role"] == "assistant"
     ]
-
-
-def safe_link(url: str) -> str | None:
-    """An http(s) URL made safe to place inside a Markdown link, or None."""
-    if not url.startswith(("http://", "https://")):
-        return None
-    return quote(url, safe=":/?&=#%+,;@~!$*'")
-
-
-def render_passage(citation: Citation) -> str:
-    """The cited passage as escaped Markdown with the supporting sentence highlighted."""
-    offset = citation.passage_start
-    runs = highlight_segments(citation.passage, citation.start - offset, citation.end - offset)
-    return "".join(
-        f":orange-background[**{escape_markdown(text)}**]" if marked else escape_markdown(text) for text, marked in runs
-    )
-
-
-def render_answer(answer: Answer, asked: str) -> None:
-    """The answer, its sources as expanders, and the standalone query when a follow-up was rewritten."""
-    if answer.short_answer:
-        st.markdown(f"**{escape_markdown(answer.short_answer_shown)}**")
-    if answer.notice:
-        st.info(escape_markdown(answer.notice))
-    st.markdown(escape_markdown(answer.text).replace("\n", "  \n"))  # keep the answer's line breaks
-    if answer.timeline:
-        render_timeline(answer)
-    for claim in answer.unverified:
-        st.warning(escape_markdown(f"Unverified: “{claim.text}” ({claim.problem})"), icon="⚠️")
-    for citation in answer.citations:
-        meta = " · ".join(part for part in (citation.published, citation.source) if part)
-        with st.expander(escape_markdown(f"[{citation.n}] {citation.title} — {meta}")):
-            st.markdown(render_passage(citation))
-            link = safe_link(citation.url)
-            if link:
-                st.markdown(f"[Open the original]({link})")
-            st.caption(f"Document {escape_markdown(citation.doc_id)}, characters {citation.start}–{citation.end}")
-            for copy in citation.copies:
-                where = " · ".join(part for part in (copy.published, copy.source) if part)
-                st.caption(escape_markdown(f"Also published in: {copy.title} — {where} ({copy.doc_id})"))
-    if answer.query and answer.query != " ".join(asked.split()):
-        with st.expander("Searched for"):
-            st.markdown(escape_markdown(answer.query))
-
-
-def render_timeline(answer: Answer) -> None:
-    """The timeline's figures over time, one series per source (the cited numbers in the tooltip)."""
-    import pandas as pd
-
-    points = pd.DataFrame(
-        {
-            "date": [pd.Timestamp(p.date) for p in answer.timeline],
-            "figure": [p.value for p in answer.timeline],
-            "source": [p.source for p in answer.timeline],
-        }
-    )
-    unit = next((p.unit for p in answer.timeline if p.unit), "figure")
-    st.line_chart(points, x="date", y="figure", color="source", x_label="published", y_label=unit)
 
 
 def render_filters(documents: list[StoredDocument], settings: Settings) -> SearchFilter:
@@ -171,7 +119,7 @@ def render_sidebar(
                 st.markdown(line)
         with st.form("upload", clear_on_submit=True):
             files = st.file_uploader("Add articles", type=UPLOAD_TYPES, accept_multiple_files=True)
-            submitted = st.form_submit_button("Add to corpus")
+            submitted = st.form_submit_button("Add to corpus", key="add_uploads")
         if submitted and files:
             add_uploads(worker, settings, [(f.name, f.getvalue()) for f in files])
         jobs = [job for job in map(worker.job, st.session_state.get("ingest_jobs", [])) if job is not None]
@@ -224,21 +172,20 @@ def render_job(job: IngestJob) -> None:
 def main() -> None:
     st.set_page_config(page_title="Citeline", page_icon="📰")
     settings = Settings()
-    try:
-        assistant, worker, startup_failures = get_assistant(settings.model_dump_json(), settings)
-    except CitelineError as error:
-        st.error(escape_markdown(str(error)))
-        st.stop()
+    assistant, worker, startup_failures = started(settings)
+    log = get_conversation_log(str(settings.conversations_file))
+    messages = current_messages(log)  # before the sidebar, which marks the current conversation
+    with st.sidebar:
+        render_conversations(log)
     where = render_sidebar(assistant, worker, settings, startup_failures)
 
     st.title("Citeline")
     st.caption("Answers from your news articles, with the passages they rest on.")
     st.caption(f"Answers written by: {escape_markdown(backend_name(settings))}")
-    messages: list[dict[str, Any]] = st.session_state.setdefault("messages", [])
     for i, message in enumerate(messages):
         with st.chat_message(message["role"]):
             if message["role"] == "assistant":
-                render_answer(message["answer"], messages[i - 1]["content"] if i else "")
+                render_answer(message["answer"], messages[i - 1]["content"] if i else "", i)
                 continue
             st.markdown(escape_markdown(message["content"]))
             if i + 1 == len(messages) or messages[i + 1]["role"] != "assistant":
@@ -269,8 +216,10 @@ def main() -> None:
             raise
         answer = stream.result()
         draft.empty()
-        render_answer(answer, question)
+        render_answer(answer, question, len(messages))
     messages.append({"role": "assistant", "content": answer.text, "answer": answer})
+    save_turn(log, question, answer)
+    st.rerun()  # the sidebar lists the conversation (new, or now the newest) with this turn
 
 
 main()

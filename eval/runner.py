@@ -46,15 +46,17 @@ def question_filter(question: GoldQuestion, as_of_question: bool) -> SearchFilte
 def answers_in_corpus(dataset: Dataset, as_of_question: bool = False) -> dict[str, bool]:
     """Per question: does an accepted answer occur (normalised, on word boundaries) in some
     document it may search (under the as-of protocol, one published by the question's day)?"""
-    corpus = "\n".join(padded(document.text) for document in dataset.documents)
+    texts = [(document.published, padded(document.text)) for document in dataset.documents]  # normalised once
+    corpus = "\n".join(text for _, text in texts)
     found = {}
     for question in dataset.questions:
         where = question_filter(question, as_of_question)
         if where is None:
             found[question.id] = occurs_in(corpus, question.answers)
             continue
-        visible = (d for d in dataset.documents if where.shows_published(d.published))
-        found[question.id] = occurs_in("\n".join(padded(d.text) for d in visible), question.answers)
+        found[question.id] = any(
+            occurs_in(text, question.answers) for published, text in texts if where.shows_published(published)
+        )
     return found
 
 

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag.citations import outlet_of
 from rag.config import Settings
 from rag.errors import CitelineError
 from rag.store_records import copies_by_story
@@ -54,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
 
     remove = commands.add_parser("remove", help="remove a document from the store (its file is left alone)")
     remove.add_argument("doc_id")
+
+    commands.add_parser(
+        "serve",
+        help="start the chat (`streamlit run app.py`), loading the model and indexes from the first moment; "
+        "Streamlit's options are passed on (e.g. --server.port 8600)",
+    )
     return parser
 
 
@@ -202,7 +209,7 @@ def _print_answer(answer: Answer) -> None:
     if answer.citations:
         print("\nSources:")
     for citation in answer.citations:
-        meta = " · ".join(part for part in (citation.published, citation.source or citation.url) if part)
+        meta = " · ".join(part for part in (citation.published, outlet_of(citation.source, citation.url)) if part)
         print(f"[{citation.n}] {citation.title} ({meta}) [{citation.doc_id}]")
         print(f"    “{citation.sentence}”")
         for copy in citation.copies:
@@ -266,8 +273,25 @@ def _remove(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    """The Streamlit server in this process, with the model, store and indexes already loading
+    in the background (`streamlit run app.py` would begin only when the first page asks)."""
+    from streamlit.web import cli as streamlit_cli
+
+    from rag.startup import Startup
+
+    Startup.shared(settings)
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    streamlit_cli.main(["run", str(app), *args.streamlit_options], prog_name="streamlit", standalone_mode=False)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "serve":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.streamlit_options = unknown
     settings = Settings()
     try:
         if args.command == "ingest":
@@ -282,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _doctor(args, settings)
         if args.command == "list":
             return _list(settings)
+        if args.command == "serve":
+            return _serve(args, settings)
         return _remove(args, settings)
     except CitelineError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -17,6 +17,7 @@ from rag import answer_features, answer_model, answer_spans
 from rag.answer_features import Candidate, CandidateFacts
 from rag.answer_model import AnswerModel
 from rag.answer_types import expected_type, figures_in, new_typed_spans, typed_spans
+from rag.citations import outlet_of
 from rag.embeddings import Embedder
 from rag.lexical import terms
 from rag.questions import asks_for_latest
@@ -47,7 +48,8 @@ def quoted(sentence: str) -> str:
 
 def attribution(citation: Citation) -> str:
     """Who said it and when, for an answer that sets sources side by side: "DOD News, 2024-11-04"."""
-    return f"{citation.source or citation.title or citation.doc_id}, {citation.published or 'undated'}"
+    who = outlet_of(citation.source, citation.url) or citation.title or citation.doc_id
+    return f"{who}, {citation.published or 'undated'}"
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,6 @@ class ExtractiveAnswerer:
         ]
         scored.sort(key=lambda s: (-s.score, s.passage_rank, s.start))
         return scored
-
 
     def answer(self, question: str, passages: Sequence[Passage], avoid: Sequence[str] = ()) -> Answer:
         """Quote and cite the best-supported sentences, or decline; `avoid` as in score_sentences.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from urllib.parse import urlsplit
 
 from rag.dates import date_meant
 from rag.types import Citation
@@ -40,6 +41,15 @@ def short_answer_date(short_answer: str, citations: Sequence[Citation]) -> str:
         return ""
     said_in = next((c for c in citations if short_answer.lower() in c.sentence.lower()), None)
     return date_meant(short_answer, said_in.published) if said_in else ""
+
+
+def outlet_of(source: str, url: str) -> str:
+    """Who published a cited article, as shown: its recorded outlet, else its site from the URL
+    ("apnews.com"), else "" (never a placeholder)."""
+    if source.strip():
+        return source.strip()
+    host = (urlsplit(url).hostname or "") if url.startswith(("http://", "https://")) else ""
+    return host.removeprefix("www.")
 
 
 def highlight_segments(passage: str, start: int, end: int) -> list[tuple[str, bool]]:

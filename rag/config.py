@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         description="Folder of the embedded Chroma store (git-ignored). Delete it to start over.",
     )
     collection: str = Field("citeline", description="Name of the Chroma collection inside store_dir.")
+    conversations_path: Path | None = Field(
+        None,
+        description="SQLite file where the chat saves its conversations. Empty: conversations.sqlite3 in store_dir.",
+    )
     chroma_url: str = Field(
         "",
         description=(
@@ -89,9 +93,7 @@ class Settings(BaseSettings):
             "rank fusion with the fusion_*_weight settings below."
         ),
     )
-    fusion_depth: int = Field(
-        40, ge=1, le=500, description="Candidates each side of hybrid retrieval contributes."
-    )
+    fusion_depth: int = Field(40, ge=1, le=500, description="Candidates each side of hybrid retrieval contributes.")
     fusion_dense_weight: float = Field(
         1.0, ge=0.0, description="Weight of the dense ranking in reciprocal rank fusion."
     )
@@ -178,6 +180,10 @@ class Settings(BaseSettings):
         4000, ge=100, description="Longest question accepted; a longer one is refused at once with a message."
     )
     upload_max_bytes: int = Field(10_000_000, ge=1, description="Largest file the chat accepts as an upload.")
+
+    @property
+    def conversations_file(self) -> Path:
+        return self.conversations_path or self.store_dir / "conversations.sqlite3"
 
     def search_filter(self) -> SearchFilter:
         """The filter every search applies unless the caller gives another."""

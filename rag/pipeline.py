@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -131,13 +131,18 @@ class Assistant:
         """Remove one document from the store; returns how many chunks it had (0: no such id)."""
         return self.ingestor.remove(doc_id)
 
-    def warm_up(self) -> None:
+    def warm_up(self, step: Callable[[str], None] | None = None) -> None:
         """Load the models (embedding, fusion ranker and answer scorer), the BM25 index and the
-        stories' signatures now, so the first question and the first upload are not slow."""
+        stories' signatures now, so the first question and the first upload are not slow.
+        `step` is told what is loading next."""
+        say = step or (lambda _: None)
+        say("Loading the embedding model")
         self.embedder.load()
+        say("Loading the ranker and the answer scorer")
         if isinstance(self.retriever, LearnedFusionRetriever):
             _ = self.retriever.model
         _ = self.answerer.model
+        say("Loading the BM25 index and the stories")
         self.store.refresh()
         self.stories.warm_up()
         self.idf("")

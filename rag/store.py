@@ -34,6 +34,7 @@ from rag.store_records import (
     chunk_from_record,
     chunk_metadata,
     lexical_row,
+    published_day,
     row_filter,
 )
 from rag.stories import decode
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from chromadb.api.types import GetResult
 
 PAGE = 5000  # metadata rows fetched per call when scanning the collection
+FILTER_OVERFETCH = 4  # a filtered dense search first filters this many times k unfiltered results
 
 
 class ChunkStore:
@@ -332,8 +334,26 @@ class ChunkStore:
 
     def search(self, vector: Sequence[float], k: int, where: SearchFilter | None = None) -> list[Passage]:
         """The k chunks closest to the vector among those the filter allows, best first, scored
-        by cosine similarity. (Chroma answers an empty collection with no results, so the store's
-        size is not asked for first: that costs as much as the search.)"""
+        by cosine similarity.
+
+        A filter is first applied to an unfiltered search of FILTER_OVERFETCH × k results: the
+        first k of them that it allows are the k best it allows. Only when fewer pass (a narrow
+        filter) is Chroma's own filtered search asked, which costs far more (on 70,807 chunks,
+        median 0.21 s against 0.004 s unfiltered: it builds the allowed set from every row's
+        metadata). An "as of" date, which hides only the newest articles, rarely needs it."""
+        if not where:
+            return self._nearest(vector, k, None)
+        fetch = k * FILTER_OVERFETCH
+        nearest = self._nearest(vector, fetch, None)
+        allowed = row_filter(where)
+        passing = [p for p in nearest if allowed.allows(p.chunk.source, published_day(p.chunk.published))]
+        if len(passing) >= k or len(nearest) < fetch:
+            return passing[:k]
+        return self._nearest(vector, k, where)
+
+    def _nearest(self, vector: Sequence[float], k: int, where: SearchFilter | None) -> list[Passage]:
+        # Chroma answers an empty collection with no results, so the store's size is not asked
+        # for first: that costs as much as the search.
         result = self.collection.query(
             query_embeddings=[list(vector)],  # type: ignore[arg-type]
             n_results=k,

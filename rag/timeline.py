@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from rag.answer_types import figures_in
 from rag.answering import ExtractiveAnswerer, ScoredSentence, attribution, quoted
+from rag.citations import outlet_of
 from rag.dates import relative_dates
 from rag.types import Answer, Citation, Passage, TimelinePoint
 
@@ -108,7 +109,7 @@ def timeline_answer(answerer: ExtractiveAnswerer, question: str, passages: Seque
             value=point.value,
             figure=point.figure,
             unit=unit_of(point.figure, point.sentence.text),
-            source=citation.source or citation.title,
+            source=outlet_of(citation.source, citation.url) or citation.title,
             n=citation.n,
             refers_to=next((day for _, day in relative_dates(point.sentence.text, point.published)), ""),
         )

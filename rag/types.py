@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,7 @@ class Answer:
             "backend": self.backend,
             "notice": self.notice,
             "as_of": self.as_of,
+            "query": self.query,
             "timeline": [
                 {
                     "date": p.date,
@@ -275,3 +277,32 @@ class Answer:
                 for c in self.citations
             ],
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Answer:
+        """The answer as `to_json` gave it, for showing again (a saved conversation): its text,
+        citations, timeline and claims; the passages behind it are not kept."""
+        return cls(
+            text=data["answer"],
+            refused=data["refused"],
+            citations=tuple(
+                Citation(
+                    **{k: v for k, v in c.items() if k not in ("sentence", "copies")},
+                    copies=tuple(SourceRef(**copy) for copy in c.get("copies", ())),
+                )
+                for c in data.get("citations", ())
+            ),
+            query=data.get("query", ""),
+            short_answer=data.get("short_answer", ""),
+            short_answer_date=data.get("short_answer_date", ""),
+            confidence=data.get("confidence", 0.0),
+            backend=data.get("backend", "extractive"),
+            claims=tuple(
+                Claim(c["text"], tuple(c["sources"]), c["verified"], c.get("problem", ""))
+                for c in data.get("claims", ())
+            ),
+            notice=data.get("notice", ""),
+            passages_sent=data.get("passages_sent"),
+            as_of=data.get("as_of", ""),
+            timeline=tuple(TimelinePoint(**point) for point in data.get("timeline", ())),
+        )

@@ -25,7 +25,8 @@ def test_the_nis_question_also_gives_the_later_3000_figure_each_with_source_and_
     answer = assistant.ask("How many troops did NIS report?")
     lines = answer.text.splitlines()
     assert lines[0] == DIFFERING_FIGURES
-    assert lines[1].startswith("- 1,500 soldiers, News site capture") and "2024-10-24" in lines[1]
+    # The capture records no outlet and no URL: the article's title says who, never a placeholder.
+    assert lines[1].startswith("- 1,500 soldiers, The Secret Weapon of Russia") and "2024-10-24" in lines[1]
     assert lines[1].endswith("[1]") and lines[2].startswith("- 3,000 soldiers") and lines[2].endswith("[2]")
     first, second = answer.citations
     assert "1,500" in first.sentence and "3,000" in second.sentence

@@ -45,6 +45,15 @@ def assistant_messages(at: AppTest) -> list:
     return [m for m in at.chat_message if m.name == "assistant"]
 
 
+def source_headings(message) -> list[str]:  # noqa: ANN001 - an AppTest ChatMessage
+    """Each source's heading under an answer ("[n] title" and its date and outlet), as read."""
+    return [plain(md.value) for md in message.markdown if plain(md.value).startswith("**[")]
+
+
+def passages(message) -> list:  # noqa: ANN001
+    return [e for e in message.expander if e.label == "The passage around it"]
+
+
 def test_sidebar_shows_the_corpus(app: AppTest) -> None:
     metrics = {m.label: m.value for m in app.sidebar.metric}
     assert metrics["Documents"] == "4"
@@ -57,9 +66,12 @@ def test_answer_with_cited_passage_and_history_kept(app: AppTest) -> None:
     [answer] = assistant_messages(app)
     shown = " ".join(md.value for md in answer.markdown)
     assert "1,500" in shown
-    expander = answer.expander[0]
-    assert plain(expander.label).startswith("[1] The Secret Weapon of Russia: Will North Korean Soldiers Fight?")
-    passage = " ".join(md.value for md in expander.markdown)
+    assert "[\\[1\\]](#answer-1-source-1)" in shown  # the marker links to its source
+    assert source_headings(answer)[0].startswith("**[1] The Secret Weapon of Russia: Will North Korean Soldiers Fight?")
+    assert any(
+        md.value.startswith(":orange-background[South Korea’s National Intelligence Service") for md in answer.markdown
+    )
+    passage = " ".join(md.value for md in passages(answer)[0].markdown)
     assert ":orange-background[**South Korea’s National Intelligence Service \\(NIS\\) announced" in passage
 
     app.chat_input[0].set_value("What is the maximum range of ATACMS?").run()
@@ -86,7 +98,7 @@ def test_upload_adds_a_document_and_rejects_a_bad_one(app: AppTest, settings: Se
     app.sidebar.file_uploader[0].set_value(
         [("../../drones.md", good, "text/markdown"), ("empty.txt", b"", "text/plain")]
     )
-    app.sidebar.button[0].click().run()
+    app.sidebar.button(key="add_uploads").click().run()
     assert not app.exception
     errors = [e.value for e in app.sidebar.error]
     assert any(plain(e).startswith("empty.txt") and "is empty" in e for e in errors)
@@ -105,7 +117,7 @@ def test_a_republished_story_is_shown_as_one_story_in_the_list_and_in_the_citati
     body = original.read_text().split("---\n", 2)[2]
     copy = f"---\ntitle: Pentagon puts North Korean troops in Kursk at 10,000\nsource: Wire\npublished: 2024-11-05\n---\nWASHINGTON (Wire) — {body}"
     app.sidebar.file_uploader[0].set_value([("wire-copy.md", copy.encode(), "text/markdown")])
-    app.sidebar.button[0].click().run()
+    app.sidebar.button(key="add_uploads").click().run()
     assert not app.exception
     indexed(app)
     listed = " ".join(plain(md.value) for md in app.sidebar.expander[0].markdown)
@@ -126,16 +138,16 @@ def test_document_text_and_metadata_are_escaped_not_rendered(app: AppTest, setti
         b"The <b>council</b> approved *12 bridges* in [town](http://evil.example) today.\n"
     )
     app.sidebar.file_uploader[0].set_value([("markup.md", hostile, "text/markdown"), ("[x](y).txt", b"", "text/plain")])
-    app.sidebar.button[0].click().run()
+    app.sidebar.button(key="add_uploads").click().run()
     assert app.sidebar.error[0].value.startswith("\\[x\\]\\(y\\).txt\\: is empty")
     indexed(app)
     app.chat_input[0].set_value("How many bridges did the council approve?").run()
     [answer] = assistant_messages(app)
     shown = " ".join(md.value for md in answer.markdown)
     assert "\\<b\\>council\\</b\\>" in shown and "\\*12 bridges\\*" in shown and "\\[town\\]" in shown
-    label = answer.expander[0].label
-    assert "!\\[t\\]\\(https" in label and "\\[click\\]\\(https" in label, "no image, no link"
-    link = next(md.value for md in answer.expander[0].markdown if md.value.startswith("[Open the original]"))
+    heading = next(md.value for md in answer.markdown if md.value.startswith("**\\[1\\]"))
+    assert "!\\[t\\]\\(https" in heading and "\\[click\\]\\(https" in heading, "no image, no link"
+    link = next(md.value for md in passages(answer)[0].markdown if md.value.startswith("[Open the original]"))
     assert link == "[Open the original](https://e.example/a%29%20%5Bx%5D%28https://evil.example)"
 
 
@@ -173,8 +185,8 @@ def test_sidebar_filters_limit_what_the_answer_cites(app: AppTest) -> None:
     app.chat_input[0].set_value("How many North Korean troops are in Kursk?").run()
     assert not app.exception
     [answer] = assistant_messages(app)
-    labels = [plain(e.label) for e in answer.expander if plain(e.label).startswith("[")]
-    assert labels and all(dod in label for label in labels)
+    headings = source_headings(answer)
+    assert headings and all(dod in heading for heading in headings)
 
     from datetime import date
 
@@ -231,7 +243,8 @@ def test_the_as_of_date_hides_later_articles_and_the_answer_says_so(app: AppTest
     assert any(plain(i.value).startswith("As of 2024-11-10") for i in answer.info)
     shown = plain(" ".join(md.value for md in answer.markdown))
     assert "10,000" in shown
-    assert answer.expander and all("2024-11-18" not in e.label for e in answer.expander)  # not known yet
+    headings = source_headings(answer)
+    assert headings and all("2024-11-18" not in heading for heading in headings)  # not known yet
 
 
 def test_a_question_about_change_gets_the_figures_in_date_order_and_a_chart(app: AppTest) -> None:
@@ -244,3 +257,48 @@ def test_a_question_about_change_gets_the_figures_in_date_order_and_a_chart(app:
     assert len(dates) >= 3 and dates == sorted(dates) and len({point.source for point in stored.timeline}) >= 2
     shown = plain(" ".join(md.value for md in answer.markdown))
     assert shown.count("(latest)") == 1 and "2024-11-18 (latest)" in shown
+
+
+def test_a_conversation_is_saved_reopened_in_another_session_renamed_and_deleted(app: AppTest) -> None:
+    app.chat_input[0].set_value("How many troops did NIS report?").run()
+    app.chat_input[0].set_value("What is the maximum range of ATACMS?").run()
+    assert not app.exception
+    conversation = app.session_state["conversation_id"]
+    assert app.query_params["conversation"] == conversation  # in the page's URL: a reload reopens it
+    assert [b.label for b in app.sidebar.button if b.key == f"open-{conversation}"] == [
+        "How many troops did NIS report?"
+    ]
+
+    other = AppTest.from_file(APP, default_timeout=120)  # another browser session, opened at the same URL
+    other.query_params["conversation"] = conversation
+    other.run()
+    first, second = assistant_messages(other)
+    assert "1,500" in " ".join(md.value for md in first.markdown) and source_headings(first)
+    assert "190 miles" in " ".join(md.value for md in second.markdown)
+    other.sidebar.button(key="new_conversation").click().run()  # in that session only
+    assert other.session_state["messages"] == [] and other.session_state["conversation_id"] is None
+    assert len(assistant_messages(app.run())) == 2
+
+    app.sidebar.text_input(key=f"title-{conversation}").input("NIS and ATACMS").run()
+    assert [b.label for b in app.sidebar.button if b.key == f"open-{conversation}"] == ["NIS and ATACMS"]
+    downloads = app.sidebar.get("download_button")
+    assert len(downloads) == 2
+    next(b for b in app.sidebar.button if b.label == "Delete").click().run()
+    assert not [b for b in app.sidebar.button if b.key == f"open-{conversation}"]
+    assert app.session_state["messages"] == [] and not assistant_messages(app)
+
+
+def test_a_turn_after_another_session_deleted_the_conversation_starts_a_new_one(
+    app: AppTest, settings: Settings
+) -> None:
+    from rag.saved_conversations import ConversationLog
+
+    app.chat_input[0].set_value("How many troops did NIS report?").run()
+    first = app.session_state["conversation_id"]
+    ConversationLog(settings.store_dir / "conversations.sqlite3").delete(first)  # as another session would
+    app.chat_input[0].set_value("What is the maximum range of ATACMS?").run()
+    assert not app.exception
+    second = app.session_state["conversation_id"]
+    assert second != first
+    [turn] = ConversationLog(settings.store_dir / "conversations.sqlite3").turns(second)
+    assert turn.question == "What is the maximum range of ATACMS?" and "190 miles" in turn.answer["answer"]

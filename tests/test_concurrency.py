@@ -151,7 +151,7 @@ def test_two_sessions_ask_while_a_third_uploads(settings: Settings, monkeypatch)
     first, second, uploader = sessions
     upload = b"---\ntitle: Harbour report\n---\nThe harbour at Port Ellis reopened on Friday with 14 ships waiting.\n"
     uploader.sidebar.file_uploader[0].set_value([("harbour.md", upload, "text/markdown")])
-    uploader.sidebar.button[0].click()
+    uploader.sidebar.button(key="add_uploads").click()
     first.chat_input[0].set_value("How many troops did NIS report?")
     second.chat_input[0].set_value("What is the maximum range of ATACMS?")
     running = [_in_thread(session) for session in (uploader, first, second)]

@@ -115,7 +115,7 @@ def test_a_figure_the_model_left_out_is_added_with_its_source_and_date(local_llm
     )
     _, heading, added = answer.text.splitlines()
     assert heading == OTHER_FIGURES
-    assert added.startswith("- 3,000 soldiers, News site capture") and "2024-10-24" in added
+    assert added.startswith("- 3,000 soldiers, The Secret Weapon of Russia") and "2024-10-24" in added
     assert added.endswith(f"[{later}]") and citations_resolve(answer)
 
 

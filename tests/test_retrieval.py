@@ -23,6 +23,7 @@ from rag.retrieval import (
     ranked,
     reciprocal_rank_fusion,
 )
+from rag.store import FILTER_OVERFETCH
 from rag.types import Chunk, Document, Passage, SearchFilter
 
 STORY = (
@@ -245,7 +246,12 @@ def test_filters_apply_inside_the_search_and_still_return_k(news: Assistant, mod
 
 @pytest.mark.parametrize(
     "mode",
-    [{"retrieval": "hybrid"}, {"retrieval": "hybrid", "fusion": "rrf"}, {"retrieval": "dense"}, {"retrieval": "lexical"}],
+    [
+        {"retrieval": "hybrid"},
+        {"retrieval": "hybrid", "fusion": "rrf"},
+        {"retrieval": "dense"},
+        {"retrieval": "lexical"},
+    ],
 )
 def test_as_of_hides_later_and_undated_articles_on_both_sides(news: Assistant, mode: dict[str, str]) -> None:
     news.ingest_documents([_document("undated-kursk", "North Korean troops in Kursk, an undated note.", "Wire", "")])
@@ -258,6 +264,29 @@ def test_as_of_hides_later_and_undated_articles_on_both_sides(news: Assistant, m
     assert {p.chunk.published for p in assistant.retriever.retrieve("North Korean troops", 10, tighter)} == {
         "2024-10-18"
     }
+
+
+def test_a_filter_too_narrow_for_the_overfetched_results_is_left_to_chromas_filtered_search(news: Assistant) -> None:
+    news.ingest_documents(
+        [
+            _document(
+                f"paper-training-{i}", f"North Korean soldiers train in Russia, report number {i} says.", "Paper", ""
+            )
+            for i in range(4)
+        ]
+    )
+    vector = news.embedder.embed_query("North Korean troops sent to Russia for training")
+    markets_only = SearchFilter(sources=("Wire",), since="2024-11-05")  # the markets story alone
+    unfiltered = news.store.search(vector, 1 * FILTER_OVERFETCH)
+    assert len(unfiltered) == FILTER_OVERFETCH and "wire-markets" not in {p.chunk.doc_id for p in unfiltered}
+    [found] = news.store.search(vector, 1, markets_only)  # so the store asks Chroma to filter
+    assert found.chunk.doc_id == "wire-markets"
+    # When enough of the over-fetched results pass, they are the filtered search's answer.
+    paper = SearchFilter(sources=("Paper",))
+    assert [p.chunk.id for p in news.store.search(vector, 2, paper)] == [
+        p.chunk.id
+        for p in news.store._nearest(vector, 2, paper)  # noqa: SLF001 - Chroma's own filter
+    ]
 
 
 def test_an_answer_as_of_a_day_says_so_and_when_that_leaves_nothing_says_why(news: Assistant) -> None:
