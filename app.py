@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from rag.chat_answers import render_answer
-from rag.chat_conversations import current_messages, get_conversation_log, render_conversations, save_turn
+from rag.chat_conversations import conversation_log, current_messages, render_conversations, save_turn
 from rag.citations import escape_markdown
 from rag.config import Settings
 from rag.errors import CitelineError, InputError
@@ -173,10 +173,11 @@ def main() -> None:
     st.set_page_config(page_title="Citeline", page_icon="📰")
     settings = Settings()
     assistant, worker, startup_failures = started(settings)
-    log = get_conversation_log(str(settings.conversations_file))
+    log = conversation_log(settings.conversations_file)
     messages = current_messages(log)  # before the sidebar, which marks the current conversation
-    with st.sidebar:
-        render_conversations(log)
+    if log is not None:
+        with st.sidebar:
+            render_conversations(log)
     where = render_sidebar(assistant, worker, settings, startup_failures)
 
     st.title("Citeline")
@@ -218,8 +219,9 @@ def main() -> None:
         draft.empty()
         render_answer(answer, question, len(messages))
     messages.append({"role": "assistant", "content": answer.text, "answer": answer})
-    save_turn(log, question, answer)
-    st.rerun()  # the sidebar lists the conversation (new, or now the newest) with this turn
+    if log is not None:
+        save_turn(log, question, answer)
+        st.rerun()  # the sidebar lists the conversation (new, or now the newest) with this turn
 
 
 main()

@@ -13,13 +13,25 @@ from rag.citations import escape_markdown
 from rag.errors import InputError
 from rag.export import conversation_json, conversation_markdown
 from rag.loaders import slugify
-from rag.saved_conversations import ConversationLog
+from rag.saved_conversations import ConversationLog, ConversationLogError
 from rag.types import Answer
 
 
 @st.cache_resource
-def get_conversation_log(path: str) -> ConversationLog:
+def _conversation_log(path: str) -> ConversationLog:
     return ConversationLog(Path(path))
+
+
+def conversation_log(path: Path) -> ConversationLog | None:
+    """The saved conversations, or None (said in the sidebar) when their file cannot be used:
+    the chat then works without saving."""
+    log = _conversation_log(str(path))
+    try:
+        log.conversations()
+    except ConversationLogError as error:
+        st.sidebar.error(escape_markdown(str(error)))
+        return None
+    return log
 
 
 def messages_of(log: ConversationLog, conversation_id: str) -> list[dict[str, Any]]:
@@ -110,12 +122,12 @@ def save_turn(log: ConversationLog, question: str, answer: Answer) -> None:
     st.query_params["conversation"] = conversation_id
 
 
-def current_messages(log: ConversationLog) -> list[dict[str, Any]]:
+def current_messages(log: ConversationLog | None) -> list[dict[str, Any]]:
     """This session's chat messages; a new session opens the conversation its URL names, if it
     still exists."""
     if "conversation_id" not in st.session_state:
         linked = st.query_params.get("conversation")
-        if linked and log.get(linked):
+        if log is not None and linked and log.get(linked):
             open_conversation(log, linked)
         else:
             st.session_state.conversation_id = None

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rag.errors import InputError
+from rag.errors import CitelineError, InputError
 from rag.types import Answer
 
 TITLE_MAX_CHARS = 80
@@ -40,6 +40,10 @@ CREATE TABLE IF NOT EXISTS turns (
     PRIMARY KEY (conversation_id, position)
 );
 """
+
+
+class ConversationLogError(CitelineError):
+    """The conversations file cannot be read or written."""
 
 
 @dataclass(frozen=True)
@@ -83,16 +87,22 @@ class ConversationLog:
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS)) as connection:
-            connection.execute("PRAGMA foreign_keys = ON")
+        try:
             if not self._ready:
-                connection.execute("PRAGMA journal_mode = WAL")
-                connection.executescript(_SCHEMA)
-                self._ready = True
-            with connection:  # one transaction: committed, or rolled back on an error
-                yield connection
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS)) as connection:
+                connection.execute("PRAGMA foreign_keys = ON")
+                if not self._ready:
+                    connection.execute("PRAGMA journal_mode = WAL")
+                    connection.executescript(_SCHEMA)
+                    self._ready = True
+                with connection:  # one transaction: committed, or rolled back on an error
+                    yield connection
+        except (sqlite3.DatabaseError, OSError) as error:
+            raise ConversationLogError(
+                f"{self.path}: the saved conversations cannot be used ({error}); move the file aside "
+                "(or set CITELINE_CONVERSATIONS_PATH) to start a new one. Nothing in it was changed"
+            ) from error
 
     def start(self, first_question: str) -> str:
         """A new, empty conversation titled after its first question; returns its id."""

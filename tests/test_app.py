@@ -302,3 +302,19 @@ def test_a_turn_after_another_session_deleted_the_conversation_starts_a_new_one(
     assert second != first
     [turn] = ConversationLog(settings.store_dir / "conversations.sqlite3").turns(second)
     assert turn.question == "What is the maximum range of ATACMS?" and "190 miles" in turn.answer["answer"]
+
+
+def test_an_unusable_conversations_file_is_said_and_the_chat_still_answers(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = settings.store_dir.parent / "notes.sqlite3"
+    broken.write_text("not a database")
+    monkeypatch.setenv("CITELINE_STORE_DIR", str(settings.store_dir))
+    monkeypatch.setenv("CITELINE_CORPUS_DIR", str(settings.corpus_dir))
+    monkeypatch.setenv("CITELINE_CONVERSATIONS_PATH", str(broken))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert "notes.sqlite3: the saved conversations cannot be used" in plain(at.sidebar.error[0].value)
+    at.chat_input[0].set_value("How many troops did NIS report?").run()
+    assert not at.exception and "1,500" in " ".join(md.value for md in assistant_messages(at)[0].markdown)
+    assert broken.read_text() == "not a database"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import Settings
 from rag.chroma import StoreMismatchError
+from rag.config import Settings
 from rag.pipeline import Assistant
 from rag.types import SearchFilter
 

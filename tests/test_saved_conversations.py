@@ -11,7 +11,7 @@ import pytest
 from rag.citations import outlet_of
 from rag.errors import InputError
 from rag.export import conversation_json, conversation_markdown
-from rag.saved_conversations import ConversationLog, title_of
+from rag.saved_conversations import ConversationLog, ConversationLogError, title_of
 from rag.types import Answer, Citation, SourceRef, TimelinePoint
 
 PASSAGE = "The NIS first said 1,500 soldiers. It later said the number had grown to 3,000. Russia denies it."
@@ -125,3 +125,11 @@ def test_the_markdown_export_holds_questions_answers_and_every_cited_sentence(tm
     exported = json.loads(conversation_json(summary, turns))
     assert [t["question"] for t in exported["turns"]] == ["How many troops did NIS report?", "And later?"]
     assert exported["turns"][0]["answer"] == nis_answer().to_json()
+
+
+def test_a_file_that_is_not_a_conversations_database_is_named_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.sqlite3"
+    path.write_bytes(b"not a database, but someone's notes")
+    with pytest.raises(ConversationLogError, match="conversations.sqlite3: the saved conversations cannot be used"):
+        ConversationLog(path).conversations()
+    assert path.read_bytes() == b"not a database, but someone's notes"
