@@ -1,5 +1,5 @@
-"""How long from `streamlit run app.py` printing its URL to the first answer on screen, in the
-system's Chromium, on an already indexed corpus (what `make run` does after its ingest).
+"""How long from `python -m rag serve` (what `make run` starts after its ingest) printing its
+URL to the first answer on screen, in the system's Chromium, on an already indexed corpus.
 
     python -m eval.startup [--runs 3] [--out eval/reports/startup-<time>]
 
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Launch to first answer",
         "",
-        f"`streamlit run app.py` on the indexed shipped corpus; Chromium asks “{QUESTION}” as soon as the",
-        f"page is ready. Seconds from the URL printed. Commit {commit[:12]}, {report['when']}.",
+        f"`python -m rag serve` (as `make run`) on the indexed shipped corpus; Chromium asks “{QUESTION}”",
+        f"as soon as the page is ready. Seconds from the URL printed. Commit {commit[:12]}, {report['when']}.",
         "",
         "| run | page ready | first answer on screen |",
         "|---:|---:|---:|",
