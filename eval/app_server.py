@@ -67,12 +67,12 @@ class RunningApp:
 def streamlit_app(
     env: dict[str, str], log: Path, port: int | None = None, timeout: float = 120
 ) -> Iterator[RunningApp]:
-    """`python -m rag serve` (what `make run` starts) on 127.0.0.1 with the CITELINE_* variables in env; yields once it
-    prints its URL (as `make run` does) and answers its health check."""
+    """`python -m rag serve` (what `make run` starts) on 127.0.0.1, with the CITELINE_* variables
+    in env; yields once it has printed its URL and answers its health check."""
     import urllib.request
 
     port = port or free_port()
-    command = [sys.executable, "-m", "rag", "serve", "--server.address", "127.0.0.1"]  # as `make run` does
+    command = [sys.executable, "-m", "rag", "serve", "--server.address", "127.0.0.1"]
     command += ["--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     with log.open("w") as output:
         process = subprocess.Popen(
@@ -109,15 +109,13 @@ def streamlit_app(
 
 
 @contextmanager
-def chromium(downloads: Path | None = None) -> Iterator[Browser]:
+def chromium() -> Iterator[Browser]:
     """Headless system Chromium under Playwright."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_FLAGS, downloads_path=str(downloads) if downloads else None
-        )
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         try:
             yield browser
         finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -26,17 +27,13 @@ QUESTION = "How many troops did NIS report?"
 
 
 def indexed_site(folder: Path) -> dict[str, str]:
-    """The shipped corpus copied and indexed with `python -m rag ingest`, as `make run` does."""
+    """The shipped corpus copied and indexed with `python -m rag ingest`, as `make run` does
+    (with default settings: the caller's own CITELINE_* variables are left out)."""
     shutil.copytree(ROOT / "corpus", folder / "corpus")
     env = {"CITELINE_STORE_DIR": str(folder / "store"), "CITELINE_CORPUS_DIR": str(folder / "corpus")}
-    subprocess.run([sys.executable, "-m", "rag", "ingest"], cwd=ROOT, env={**_environ(), **env}, check=True)
+    defaults = {k: v for k, v in os.environ.items() if not k.startswith("CITELINE_")}
+    subprocess.run([sys.executable, "-m", "rag", "ingest"], cwd=ROOT, env={**defaults, **env}, check=True)
     return env
-
-
-def _environ() -> dict[str, str]:
-    import os
-
-    return {k: v for k, v in os.environ.items() if not k.startswith("CITELINE_")}
 
 
 def one_run(env: dict[str, str], log: Path) -> dict[str, float]:
