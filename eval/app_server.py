@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eval.llm_server import free_port
+from eval.llm_server import ServerError, free_port, stop, wait_until_serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -37,6 +37,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 _URL_LINE = re.compile(r"(http://127\.0\.0\.1:\d+)")
+ANSWERS = '[data-testid="stChatMessage"]:has([data-testid="stChatMessageAvatarAssistant"])'  # the chat's answers
 
 
 class BrowserSetupError(RuntimeError):
@@ -69,8 +70,6 @@ def streamlit_app(
 ) -> Iterator[RunningApp]:
     """`python -m rag serve` (what `make run` starts) on 127.0.0.1, with the CITELINE_* variables
     in env; yields once it has printed its URL and answers its health check."""
-    import urllib.request
-
     port = port or free_port()
     command = [sys.executable, "-m", "rag", "serve", "--server.address", "127.0.0.1"]
     command += ["--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
@@ -83,29 +82,17 @@ def streamlit_app(
         url = ""
         while not url:
             if process.poll() is not None:
-                raise BrowserSetupError(f"streamlit exited: {log.read_text()[-2000:]}")
+                raise ServerError(f"streamlit exited: {log.read_text()[-2000:]}")
             if time.monotonic() > deadline:
-                raise BrowserSetupError(f"streamlit printed no URL in {timeout:.0f} s: {log.read_text()[-2000:]}")
+                raise ServerError(f"streamlit printed no URL in {timeout:.0f} s: {log.read_text()[-2000:]}")
             found = _URL_LINE.search(log.read_text())
             url = found.group(1) if found else ""
             time.sleep(0.05)
         printed = time.perf_counter()
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise BrowserSetupError(f"streamlit is not healthy: {log.read_text()[-2000:]}") from None
-                time.sleep(0.1)
+        wait_until_serving(process, f"{url}/_stcore/health", log, deadline, "streamlit", poll=0.1)
         yield RunningApp(url, process, log, env, printed)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 @contextmanager
@@ -125,16 +112,12 @@ def chromium() -> Iterator[Browser]:
 def ask(page: Page, question: str, timeout_ms: float = 120_000) -> None:
     """Type a question into the chat and wait until its answer is on screen (the page stops
     running and one more assistant message is there)."""
-    answers = page.locator('[data-testid="stChatMessage"]:has([data-testid="stChatMessageAvatarAssistant"])')
-    before = answers.count()
+    before = page.locator(ANSWERS).count()
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(question)
     box.press("Enter")
     page.wait_for_function(
-        "n => document.querySelectorAll("
-        '\'[data-testid="stChatMessage"]:has([data-testid="stChatMessageAvatarAssistant"])\').length > n',
-        arg=before,
-        timeout=timeout_ms,
+        "([selector, n]) => document.querySelectorAll(selector).length > n", arg=[ANSWERS, before], timeout=timeout_ms
     )
     wait_until_idle(page, timeout_ms)
 

@@ -25,6 +25,33 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_until_serving(
+    process: subprocess.Popen[bytes], url: str, log: Path, deadline: float, name: str, poll: float = 0.5
+) -> None:
+    """Return once GET url answers; ServerError (with the end of the log) if the process exits or
+    the monotonic deadline passes first."""
+    while True:
+        if process.poll() is not None:
+            raise ServerError(f"{name} exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise ServerError(f"{name} did not start: {log.read_text()[-2000:]}") from None
+            time.sleep(poll)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate the process, killing it if it has not ended within 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def local_llm_server(model: Path, log: Path, context_tokens: int = 4096, timeout: float = 120) -> Iterator[str]:
     """Serve the GGUF file as model MODEL_ALIAS; yields the base URL (http://127.0.0.1:PORT/v1)."""
@@ -36,21 +63,7 @@ def local_llm_server(model: Path, log: Path, context_tokens: int = 4096, timeout
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + timeout
-        while True:
-            if server.poll() is not None:
-                raise ServerError(f"the llama-cpp-python server exited: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise ServerError(f"the llama-cpp-python server did not start: {log.read_text()[-2000:]}") from None
-                time.sleep(0.5)
+        wait_until_serving(server, f"{base_url}/models", log, deadline, "the llama-cpp-python server")
         yield base_url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)

@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.citations import outlet_of
+from rag.citations import byline
 from rag.config import Settings
 from rag.errors import CitelineError
 from rag.store_records import copies_by_story
@@ -209,7 +209,7 @@ def _print_answer(answer: Answer) -> None:
     if answer.citations:
         print("\nSources:")
     for citation in answer.citations:
-        meta = " · ".join(part for part in (citation.published, outlet_of(citation.source, citation.url)) if part)
+        meta = byline(citation.published, citation.source, citation.url)
         print(f"[{citation.n}] {citation.title} ({meta}) [{citation.doc_id}]")
         print(f"    “{citation.sentence}”")
         for copy in citation.copies:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import streamlit as st
 
 from rag.answer_markdown import answer_markdown, source_anchor
-from rag.citations import escape_markdown, highlight_segments, outlet_of
+from rag.citations import byline, escape_markdown, highlight_segments
 from rag.types import Answer, Citation
 
 
@@ -56,7 +56,7 @@ def render_source(citation: Citation, turn: int) -> None:
     with st.container(border=True):
         # Our own id, not document text: the only HTML the page is allowed.
         st.markdown(f'<div id="{source_anchor(turn, citation.n)}"></div>', unsafe_allow_html=True)
-        meta = " · ".join(part for part in (citation.published, outlet_of(citation.source, citation.url)) if part)
+        meta = byline(citation.published, citation.source, citation.url)
         st.markdown(
             f"**\\[{citation.n}\\] {escape_markdown(citation.title)}**"
             + (f"  \n{escape_markdown(meta)}" if meta else "")
@@ -69,7 +69,7 @@ def render_source(citation: Citation, turn: int) -> None:
                 st.markdown(f"[Open the original]({link})")
             st.caption(f"Document {escape_markdown(citation.doc_id)}, characters {citation.start}–{citation.end}")
             for copy in citation.copies:
-                where = " · ".join(part for part in (copy.published, outlet_of(copy.source, copy.url)) if part)
+                where = byline(copy.published, copy.source, copy.url)
                 st.caption(escape_markdown(f"Also published in: {copy.title} — {where} ({copy.doc_id})"))
 
 

@@ -52,6 +52,11 @@ def outlet_of(source: str, url: str) -> str:
     return host.removeprefix("www.")
 
 
+def byline(published: str, source: str, url: str) -> str:
+    """When and by whom a cited article was published, as shown: "2024-11-04 · DOD News"."""
+    return " · ".join(part for part in (published, outlet_of(source, url)) if part)
+
+
 def highlight_segments(passage: str, start: int, end: int) -> list[tuple[str, bool]]:
     """Split a passage into (text, highlighted) runs with [start, end) highlighted.
 

@@ -13,12 +13,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from eval.app_server import RunningApp, ask, chromium, streamlit_app, wait_until_idle
+from eval.app_server import ANSWERS, RunningApp, ask, chromium, streamlit_app, wait_until_idle
 from rag.saved_conversations import ConversationLog
 from tests.conftest import SHIPPED_CORPUS
 
 NIS_QUESTION = "How many troops did NIS report?"
-ANSWERS = '[data-testid="stChatMessage"]:has([data-testid="stChatMessageAvatarAssistant"])'
 TIMEOUT_MS = 120_000
 expect.set_options(timeout=TIMEOUT_MS)  # the first page waits for the model to load
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.citations import outlet_of
+from rag.citations import byline, outlet_of
 from rag.errors import InputError
 from rag.export import conversation_json, conversation_markdown
 from rag.saved_conversations import ConversationLog, ConversationLogError, title_of
@@ -105,6 +105,8 @@ def test_an_unknown_outlet_is_the_articles_site_or_nothing() -> None:
     assert outlet_of("AP", "https://www.example.com/a") == "AP"
     assert outlet_of("", "https://www.example.com/a") == "example.com"
     assert outlet_of("", "") == "" and outlet_of("", "javascript:alert(1)") == ""
+    assert byline("2024-11-04", "", "https://www.example.com/a") == "2024-11-04 · example.com"
+    assert byline("", "", "") == ""
 
 
 def test_the_markdown_export_holds_questions_answers_and_every_cited_sentence(tmp_path: Path) -> None:
