@@ -3,8 +3,8 @@
 It indexes the first --docs articles of a dataset's corpus.jsonl (reused between runs, like the
 eval indexes), then measures, in one process:
 
-- retrieval latency per question for hybrid (learned fusion and reciprocal rank fusion), dense and BM25 retrieval, query embedding
-  included (the query-vector cache is emptied before each mode);
+- retrieval latency per question for hybrid (learned fusion and reciprocal rank fusion), dense
+  and BM25 retrieval, query embedding included (the query-vector cache is emptied before each mode);
 - adding one unseen article: the time to embed its chunks alone, then the time of the whole
   `ingest_documents` call (embedding, Chroma, the BM25 index); the difference is what adding
   costs beyond embedding. The article is removed again afterwards.
@@ -46,6 +46,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--adds", type=int, default=3, help="unseen articles added (and removed) one at a time")
     parser.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX_DIR, help="where indexes are kept and reused")
     parser.add_argument("--out", type=Path, default=None, help="report folder (default: eval/reports/benchmark-<time>)")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="instead: stores of --sizes chunks, each measured in a new process (eval/scale.py)",
+    )
+    parser.add_argument(
+        "--sizes", default="10000,100000,1000000", help="store sizes for --scale, in chunks (default: 10k, 100k, 1M)"
+    )
+    parser.add_argument(
+        "--encoders",
+        action="store_true",
+        help="instead: each embedding backend's texts/s, and `python -m rag import` beside it (eval/encoders.py)",
+    )
     return parser
 
 
@@ -145,6 +158,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rag.embeddings import Embedder
 
     args = _parser().parse_args(argv)
+    out = args.out or REPORTS_DIR / f"benchmark-{timestamp()}"
+    if args.scale:
+        from eval.scale import run as run_scale
+
+        run_scale(args.dataset, [int(size) for size in args.sizes.split(",")], args.queries, args.index_dir, out)
+        return 0
+    if args.encoders:
+        from eval.encoders import run as run_encoders
+
+        run_encoders(args.dataset, args.docs, out)
+        return 0
     settings = Settings()
     try:
         documents = load_corpus_jsonl(args.dataset / CORPUS_FILE)
@@ -160,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     indexed = Dataset(f"{args.dataset.name}-first{args.docs}", tuple(documents[: args.docs]), ())
-    embedder = Embedder(settings.embedding_model, settings.embedding_batch_size)
+    embedder = Embedder.from_settings(settings)
     root = args.index_dir / f"{indexed.name}-{indexed.fingerprint()}"
     assistant, info = product_index(indexed, settings, root, embedder, print)
     assistant.warm_up()
@@ -183,7 +207,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "retrieval_ms": retrieval,
         "additions": additions,
     }
-    out = args.out or REPORTS_DIR / f"benchmark-{timestamp()}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     markdown = _markdown(report)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eval import langchain_recipe
 from eval.datasets import Dataset
@@ -149,12 +149,18 @@ def _reuse_message(name: str, info: IndexInfo) -> str:
     return f"index {name}: reusing {info.path} ({info.chunks} chunks, built {info.built}; dataset and code unchanged)"
 
 
+def _without_torch_backend(shape: dict[str, Any]) -> dict[str, Any]:
+    """The index key without the backend when it is PyTorch: indexes built before backends
+    were recorded are PyTorch's, and keep their keys (and folders) so they are reused."""
+    return {k: v for k, v in shape.items() if not (k == "embedding_backend" and v == "torch")}
+
+
 def product_index(
     dataset: Dataset, settings: Settings, root: Path, embedder: Embedder, log: Log
 ) -> tuple[Assistant, IndexInfo]:
     key: dict[str, object] = {
         "dataset": dataset.fingerprint(),
-        **settings.index_shape(),
+        **_without_torch_backend(settings.index_shape()),
         "chunker": _source_hash(chunking),
     }
     folder = root / f"citeline-{_key_hash(key)}"
@@ -187,6 +193,7 @@ def _langchain_index(
     key: dict[str, object] = {
         "dataset": dataset.fingerprint(),
         "model": settings.embedding_model,
+        **_without_torch_backend({"embedding_backend": settings.embedding_backend}),
         **langchain_recipe.recipe(),
     }
     folder = root / f"langchain-{_key_hash(key)}"
@@ -240,7 +247,7 @@ def build_configurations(
 ) -> list[Configuration]:
     """Build (or reuse) the indexes the named configurations need, and the configurations."""
     root = dataset_root(dataset, index_root)
-    embedder = Embedder(settings.embedding_model, settings.embedding_batch_size)
+    embedder = Embedder.from_settings(settings)
     product, product_info = product_index(dataset, settings, root, embedder, log)
     configurations: list[Configuration] = []
     for name in names:

@@ -50,7 +50,7 @@ def open_index(dataset: Dataset, settings: Settings, index_dir: Path) -> Assista
     from eval.configs import dataset_root, product_index
     from rag.embeddings import Embedder
 
-    embedder = Embedder(settings.embedding_model, settings.embedding_batch_size)
+    embedder = Embedder.from_settings(settings)
     assistant, _ = product_index(dataset, settings, dataset_root(dataset, index_dir), embedder, print)
     embedder.load()
     return assistant

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 GENERATION = "citeline_generation"
+# What a store made before a setting was recorded was built with: backends came later, and
+# every earlier store's vectors are PyTorch's.
+SHAPE_BEFORE_RECORDED: dict[str, str] = {"embedding_backend": "torch"}
 
 
 class StoreMismatchError(CitelineError, RuntimeError):
@@ -46,11 +49,11 @@ class ChromaEmbeddingFunction:
         return "citeline-sentence-transformers"
 
     def get_config(self) -> dict[str, Any]:
-        return {"model": self._embedder.model_name}
+        return {"model": self._embedder.model_name, "backend": self._embedder.backend}
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> ChromaEmbeddingFunction:
-        return ChromaEmbeddingFunction(Embedder(config["model"]))
+        return ChromaEmbeddingFunction(Embedder(config["model"], backend=config.get("backend", "torch")))
 
     def is_legacy(self) -> bool:
         return False
@@ -212,10 +215,11 @@ class ChromaCollection:
 
         Names and chunking are compared first, so a wrong model is reported without loading it.
         """
+        recorded = {**SHAPE_BEFORE_RECORDED, **stored}
         differences = [
-            f"{key} is {stored.get(key)!r} in the store but {value!r} in Settings"
+            f"{key} is {recorded.get(key)!r} in the store but {value!r} in Settings"
             for key, value in expected.items()
-            if stored.get(key) != value
+            if recorded.get(key) != value
         ]
         if not differences and stored.get("embedding_dim") != self.embedder.dimension:
             differences.append(
@@ -226,5 +230,10 @@ class ChromaCollection:
             raise StoreMismatchError(
                 f"The store at {self.path} (collection '{self.settings.collection}') was built differently: "
                 + "; ".join(differences)
-                + ". Rebuild it with `python -m rag ingest --rebuild`, or point CITELINE_STORE_DIR at another folder."
+                + ". Rebuild it with `python -m rag ingest --rebuild`, or point CITELINE_STORE_DIR at another folder"
+                + (
+                    f", or set CITELINE_EMBEDDING_BACKEND={recorded.get('embedding_backend')} to use it as it is."
+                    if recorded.get("embedding_backend") != expected.get("embedding_backend")
+                    else "."
+                )
             )

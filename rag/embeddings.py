@@ -1,4 +1,5 @@
-"""The offline sentence-transformers model, loaded lazily and once per process.
+"""The offline sentence-transformers model, loaded lazily and once per process, run by
+PyTorch or by ONNX Runtime (rag/onnx_encoder.py; float32 or int8), as Settings.embedding_backend says.
 
 `Embedder` implements LangChain's `Embeddings` interface, so the same model serves our own
 store and any LangChain component (vector stores, retrievers) that wants one.
@@ -11,15 +12,21 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from langchain_core.embeddings import Embeddings
 
-from rag.config import DEFAULT_EMBEDDING_MODEL
+from rag.config import (
+    DEFAULT_EMBEDDING_BACKEND,
+    DEFAULT_EMBEDDING_MODEL,
+    DEFAULT_MODEL_CACHE_DIR,
+    EmbeddingBackend,
+    Settings,
+)
 from rag.errors import CitelineError
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+    import numpy as np
 
 
 class EmbeddingModelError(CitelineError, RuntimeError):
@@ -48,22 +55,51 @@ def resolve_model_path(name: str) -> Path:
 MODEL_LOCK = threading.RLock()
 
 
-def load_model(name: str) -> SentenceTransformer:
-    """The model, loaded once per process with every hub access switched off."""
+class Encoder(Protocol):
+    """One embedding backend: texts -> unit-length float32 rows."""
+
+    dimension: int
+
+    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray: ...
+
+
+class TorchEncoder:
+    """The model run by sentence-transformers on PyTorch."""
+
+    def __init__(self, model_path: Path) -> None:
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # the weight-loading bar is noise in CLI and logs
+        self._model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
+        dimension = self._model.get_embedding_dimension()
+        if dimension is None:
+            raise EmbeddingModelError(f"Embedding model {model_path} does not report its vector size.")
+        self.dimension = int(dimension)
+
+    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        return self._model.encode(
+            list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+
+
+def load_encoder(name: str, backend: EmbeddingBackend, cache_dir: Path) -> Encoder:
+    """The model for this backend, loaded once per process with every hub access switched off."""
     with MODEL_LOCK:
-        return _load_model(name)
+        return _load_encoder(name, backend, cache_dir)
 
 
 @functools.lru_cache(maxsize=4)
-def _load_model(name: str) -> SentenceTransformer:
+def _load_encoder(name: str, backend: EmbeddingBackend, cache_dir: Path) -> Encoder:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as transformers_logging
+    path = resolve_model_path(name)
+    if backend == "torch":
+        return TorchEncoder(path)
+    from rag.onnx_encoder import OnnxEncoder
 
-    transformers_logging.disable_progress_bar()  # the weight-loading bar is noise in CLI and logs
-    return SentenceTransformer(str(resolve_model_path(name)), device="cpu", local_files_only=True)
+    return OnnxEncoder(path, cache_dir, quantized=backend == "onnx-int8")
 
 
 ProgressCallback = Callable[[int], None]
@@ -73,29 +109,43 @@ SLICE_BATCHES = 8  # batches handed to the model per call
 class Embedder(Embeddings):
     """Normalised sentence embeddings; the model loads on first use, not on construction."""
 
-    def __init__(self, model_name: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model_name: str = DEFAULT_EMBEDDING_MODEL,
+        batch_size: int = 32,
+        backend: EmbeddingBackend = DEFAULT_EMBEDDING_BACKEND,
+        cache_dir: Path = DEFAULT_MODEL_CACHE_DIR,
+    ) -> None:
         self.model_name = model_name
         self.batch_size = batch_size
+        self.backend = backend
+        self.cache_dir = cache_dir
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Embedder:
+        return cls(
+            settings.embedding_model,
+            settings.embedding_batch_size,
+            settings.embedding_backend,
+            settings.model_cache_dir,
+        )
 
     def load(self) -> None:
         """Load the model now rather than on first use."""
-        load_model(self.model_name)
+        _ = self.encoder
 
     @property
-    def model(self) -> SentenceTransformer:
-        return load_model(self.model_name)
+    def encoder(self) -> Encoder:
+        return load_encoder(self.model_name, self.backend, self.cache_dir)
 
     @property
     def dimension(self) -> int:
-        dimension = self.model.get_embedding_dimension()
-        if dimension is None:
-            raise EmbeddingModelError(f"Embedding model '{self.model_name}' does not report its vector size.")
-        return int(dimension)
+        return self.encoder.dimension
 
     def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> list[list[float]]:
         """Embed texts; `progress(n)` is told how many were done after each slice.
 
-        The model sorts each slice by length before batching, so slices of several batches pad
+        Each slice is sorted by length before batching, so slices of several batches pad
         far less than one batch at a time when chunk lengths vary.
         """
         vectors: list[list[float]] = []
@@ -103,9 +153,7 @@ class Embedder(Embeddings):
         for first in range(0, len(texts), step):
             part = list(texts[first : first + step])
             with MODEL_LOCK:
-                array = self.model.encode(
-                    part, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
-                )
+                array = self.encoder.encode(part, self.batch_size)
             vectors.extend(array.tolist())
             if progress:
                 progress(len(part))
@@ -122,7 +170,7 @@ class Embedder(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         """One query's vector, remembered for the next few queries: retrieval and the answerer
         both need the question's vector, and the model is the slow part of answering."""
-        return list(_query_vector(self.model_name, text))
+        return list(_query_vector(self.model_name, self.backend, self.cache_dir, text))
 
 
 def with_heading(
@@ -143,7 +191,7 @@ def with_heading(
 
 
 @functools.lru_cache(maxsize=256)
-def _query_vector(model_name: str, text: str) -> tuple[float, ...]:
+def _query_vector(model_name: str, backend: EmbeddingBackend, cache_dir: Path, text: str) -> tuple[float, ...]:
     with MODEL_LOCK:
-        vector = load_model(model_name).encode([text], normalize_embeddings=True, show_progress_bar=False)[0]
+        vector = load_encoder(model_name, backend, cache_dir).encode([text], 1)[0]
     return tuple(vector.tolist())

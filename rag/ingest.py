@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from rag.config import Settings
 from rag.embeddings import Embedder, with_heading
 from rag.loaders import LoadError, load_articles_jsonl, load_documents
 from rag.store import ChunkStore
+from rag.store_records import DocumentRecords
 from rag.stories import StoryIndex
 from rag.stories import encode as encode_signature
 from rag.stories import signature as story_signature
@@ -38,7 +40,8 @@ class IngestReport:
     failed: list[LoadError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # stored, but with something to fix (a date)
     chunks_embedded: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole ingest
+    model_load_seconds: float = 0.0  # of which loading the embedding model (once per process)
 
     @property
     def embedded(self) -> int:
@@ -46,7 +49,8 @@ class IngestReport:
         return len(self.added) + len(self.updated)
 
     def summary(self) -> str:
-        rate = f", {self.chunks_embedded / self.seconds:.1f} chunks/s" if self.chunks_embedded and self.seconds else ""
+        working = self.seconds - self.model_load_seconds
+        rate = f", {self.chunks_embedded / working:.1f} chunks/s" if self.chunks_embedded and working > 0 else ""
         return (
             f"{self.embedded} documents embedded ({len(self.added)} new, {len(self.updated)} changed; "
             f"{self.chunks_embedded} chunks{rate}), {len(self.unchanged)} unchanged, "
@@ -74,6 +78,10 @@ PendingDocument = tuple[Document, list[Chunk], bool]  # document, its chunks, wh
 EMBEDDING_GROUP_CHUNKS = 256
 
 
+def _documents_of(group: Sequence[PendingDocument]) -> list[tuple[Document, list[Chunk]]]:
+    return [(document, chunks) for document, chunks, _ in group]
+
+
 def _embedding_groups(pending: Sequence[PendingDocument]) -> list[list[PendingDocument]]:
     """Consecutive documents gathered until they hold EMBEDDING_GROUP_CHUNKS chunks: the model
     embeds many short documents much faster together than one at a time, and each document is
@@ -87,6 +95,24 @@ def _embedding_groups(pending: Sequence[PendingDocument]) -> list[list[PendingDo
         groups[-1].append(item)
         size += len(item[1])
     return groups
+
+
+def chunk_vectors(
+    embedder: Embedder, heading_weight: float, documents: Sequence[tuple[Document, Sequence[Chunk]]]
+) -> list[list[list[float]]]:
+    """Per document, the vectors of its chunks: each chunk's text embedded, with a share
+    (Settings.heading_weight) of its document's title-and-date vector mixed in. One model
+    call for all of them, which is much faster than one per document."""
+    texts = [chunk.text for _, chunks in documents for chunk in chunks]
+    headings = [heading(document.title, document.published) for document, _ in documents]
+    embedded = embedder.embed(texts + headings)
+    vectors: list[list[list[float]]] = []
+    offset = 0
+    for (_, chunks), heading_vector in zip(documents, embedded[len(texts) :]):
+        own = embedded[offset : offset + len(chunks)]
+        offset += len(chunks)
+        vectors.append(with_heading(own, heading_vector, heading_weight) if own else [])
+    return vectors
 
 
 class Stories:
@@ -115,14 +141,20 @@ class Stories:
         with self._lock:
             self._current()
 
-    def put(self, document: Document, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
-        """Store a document (ChunkStore.put_document) as a member of the story it copies."""
-        values = story_signature(document.text)
+    def put(self, documents: Sequence[tuple[Document, Sequence[Chunk], Sequence[Sequence[float]]]]) -> None:
+        """Store documents (ChunkStore.put_documents, one write), each as a member of the story
+        it copies: an earlier one of the same call included."""
+        signatures = [story_signature(document.text) for document, _, _ in documents]
         with self.store.guard.writing(), self._lock:  # the store's lock first, as questions take them
             index = self._current()
             before = self.store.generation
-            story = index.story_for(document.id, values)
-            self.store.put_document(document, chunks, vectors, story, encode_signature(values))
+            records = [
+                DocumentRecords(
+                    document, chunks, vectors, index.story_for(document.id, values), encode_signature(values)
+                )
+                for (document, chunks, vectors), values in zip(documents, signatures)
+            ]
+            self.store.put_documents(records)
             self._advance(before)
 
     def delete(self, doc_id: str) -> int:
@@ -207,8 +239,9 @@ class Ingestor:
     ) -> None:
         pending: list[PendingDocument] = []
         report.warnings.extend(document.date_warning for document in documents if document.date_warning)
+        origins = self.store.stored_origins([document.id for document in documents])
         for document in documents:
-            stored = self.store.stored_origin(document.id)
+            stored = origins.get(document.id)
             if stored and stored[0] == document.content_hash:
                 if document.path and stored[1] != document.path and not Path(stored[1]).exists():
                     self.store.set_path(document.id, document.path)  # moved: remember where it lives now
@@ -226,33 +259,38 @@ class Ingestor:
                 continue
             chunks = chunk_document(document, self.settings.chunk_max_chars, self.settings.chunk_overlap_sentences)
             pending.append((document, chunks, stored is None))
-        total = sum(len(chunks) for _, chunks, _ in pending)
-        done = 0
-        for group in _embedding_groups(pending):
-            vectors = self.chunk_vectors([(document, chunks) for document, chunks, _ in group])
-            for (document, chunks, is_new), document_vectors in zip(group, vectors):
-                self.stories.put(document, chunks, document_vectors)
-                (report.added if is_new else report.updated).append(document.id)
-                report.chunks_embedded += len(chunks)
-            done += sum(len(chunks) for _, chunks, _ in group)
-            if progress:
-                progress(done, total)
+        if pending:
+            self._embed_and_write(pending, report, progress)
         self.store.settle()
 
+    def _embed_and_write(
+        self, pending: Sequence[PendingDocument], report: IngestReport, progress: IngestProgress | None
+    ) -> None:
+        total = sum(len(chunks) for _, chunks, _ in pending)
+        began = time.perf_counter()
+        self.embedder.load()
+        report.model_load_seconds = time.perf_counter() - began
+        done = 0
+        groups = _embedding_groups(pending)
+        # The next group is embedded in a second thread while this one writes the last (Chroma,
+        # BM25, story signatures): the encoder releases the GIL, so writing costs the import
+        # almost nothing. Writes stay in this thread, which holds the store's write lock.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeline-embedding") as embedding:
+            upcoming = embedding.submit(self.chunk_vectors, _documents_of(groups[0]))
+            for number, group in enumerate(groups):
+                vectors = upcoming.result()
+                if number + 1 < len(groups):
+                    upcoming = embedding.submit(self.chunk_vectors, _documents_of(groups[number + 1]))
+                self.stories.put([(document, chunks, own) for (document, chunks, _), own in zip(group, vectors)])
+                for document, chunks, is_new in group:
+                    (report.added if is_new else report.updated).append(document.id)
+                    report.chunks_embedded += len(chunks)
+                done += sum(len(chunks) for _, chunks, _ in group)
+                if progress:
+                    progress(done, total)
+
     def chunk_vectors(self, documents: Sequence[tuple[Document, Sequence[Chunk]]]) -> list[list[list[float]]]:
-        """Per document, the vectors of its chunks: each chunk's text embedded, with a share
-        (Settings.heading_weight) of its document's title-and-date vector mixed in. One model
-        call for all of them, which is much faster than one per document."""
-        texts = [chunk.text for _, chunks in documents for chunk in chunks]
-        headings = [heading(document.title, document.published) for document, _ in documents]
-        embedded = self.embedder.embed(texts + headings)
-        vectors: list[list[list[float]]] = []
-        offset = 0
-        for (_, chunks), heading_vector in zip(documents, embedded[len(texts) :]):
-            own = embedded[offset : offset + len(chunks)]
-            offset += len(chunks)
-            vectors.append(with_heading(own, heading_vector, self.settings.heading_weight) if own else [])
-        return vectors
+        return chunk_vectors(self.embedder, self.settings.heading_weight, documents)
 
     def _remove_deleted(self, paths: Sequence[Path]) -> list[str]:
         """Remove stored documents that came from one of these folders and whose file is gone."""

@@ -97,6 +97,10 @@ class TermStats:
         return stats
 
     def idf(self, term: str) -> float:
-        """BM25-style IDF, floored at a small positive value; unseen terms weigh the most."""
-        df = self.frequency.get(term, 0)
-        return max(0.05, math.log((self.texts - df + 0.5) / (df + 0.5) + 1.0))
+        return text_idf(self.frequency.get(term, 0), self.texts)
+
+
+def text_idf(df: int, texts: int) -> float:
+    """BM25-style IDF of a term in `df` of `texts` texts, floored at a small positive value;
+    unseen terms weigh the most. (The answer scorers' weight; rag.lexical_index keeps the counts.)"""
+    return max(0.05, math.log((texts - df + 0.5) / (df + 0.5) + 1.0))

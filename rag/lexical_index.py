@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from filelock import FileLock
 
+from rag.lexical import text_idf
+
 if TYPE_CHECKING:
     import bm25s
 
@@ -44,6 +46,7 @@ B = 0.75
 COMPACT_FRACTION = 0.1
 COMPACT_MIN_ROWS = 200
 CURRENT = "current.json"
+STATE = "state.json"
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,11 @@ class LexicalRow:
     source: str = ""
     day: int = 0  # published date as YYYYMMDD; 0 when undated
     version: str = ""  # what the row was made from (its document's content hash)
+    text_start: int = 0  # terms before this position are the heading's, the rest the chunk text's
+
+    @property
+    def text_terms(self) -> set[str]:
+        return set(self.terms[self.text_start :])
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,7 @@ class LexicalIndex:
 
     def _clear_memory(self) -> None:
         self._base: bm25s.BM25 | None = None
+        self._base_name: str | None = None
         self._base_ids: list[str] = []
         self._base_row: dict[str, int] = {}
         self._base_sources = np.array([], dtype=object)
@@ -109,6 +118,9 @@ class LexicalIndex:
         self._base_tokens = np.array([], dtype=np.int32)
         self._base_offsets = np.zeros(1, dtype=np.int64)
         self._base_df = np.array([], dtype=np.int64)
+        self._base_text_starts = np.array([], dtype=np.int64)  # absolute, into _base_tokens
+        self._base_text_df = np.array([], dtype=np.int64)  # rows whose chunk text has each term
+        self._recent_text_df: Counter[str] = Counter()
         self._vocab: dict[str, int] = {}
         self._live = np.array([], dtype=bool)
         self._recent: dict[str, LexicalRow] = {}
@@ -160,6 +172,15 @@ class LexicalIndex:
             base = int(self._base_df[self._vocab[term]]) if term in self._vocab else 0
             return _idf(base + len(self._postings.get(term, ())), max(len(self), 1))
 
+    def text_idf(self, term: str) -> float:
+        """The answer scorers' IDF of a stemmed term (rag.lexical.text_idf) over the indexed
+        chunks' own text, headings left out: kept row by row here, so it costs no pass over the
+        corpus when a store opens or changes."""
+        with self._lock:
+            self._ensure_loaded()
+            base = int(self._base_text_df[self._vocab[term]]) if term in self._vocab else 0
+            return text_idf(base + self._recent_text_df.get(term, 0), len(self))
+
     # ----- changes ----------------------------------------------------------------------------
 
     def add(self, rows: Iterable[LexicalRow]) -> None:
@@ -170,6 +191,7 @@ class LexicalIndex:
                 self._drop(row.chunk_id)
                 self._recent[row.chunk_id] = row
                 self._recent_length += len(row.terms)
+                self._recent_text_df.update(row.text_terms)
                 for term, count in Counter(row.terms).items():
                     self._postings.setdefault(term, {})[row.chunk_id] = count
 
@@ -189,6 +211,7 @@ class LexicalIndex:
         row = self._recent.pop(chunk_id, None)
         if row is not None:
             self._recent_length -= len(row.terms)
+            self._recent_text_df.subtract(row.text_terms)
             for term in set(row.terms):
                 postings = self._postings[term]
                 del postings[chunk_id]
@@ -199,6 +222,8 @@ class LexicalIndex:
             self._live[base_row] = False
             tokens = self._base_tokens[self._base_offsets[base_row] : self._base_offsets[base_row + 1]]
             self._base_df[np.unique(tokens)] -= 1
+            text = self._base_tokens[self._base_text_starts[base_row] : self._base_offsets[base_row + 1]]
+            self._base_text_df[np.unique(text)] -= 1
 
     def clear(self) -> None:
         """Forget everything, on disk and in memory."""
@@ -216,6 +241,50 @@ class LexicalIndex:
             if not self.pending or (not force and self._base_ids and self.pending <= threshold):
                 return False
             self._compact()
+            return True
+
+    # ----- the state on disk, for the next process ------------------------------------------
+
+    def save_state(self, generation: int) -> None:
+        """Record that this index (its base, less the rows removed since, plus the recent rows)
+        holds exactly the store at `generation`, so a process opening the store at that
+        generation restores it instead of reading every stored record to bring it in step."""
+        with self._lock:
+            self._ensure_loaded()
+            state = {
+                "generation": generation,
+                "base": self._base_name,
+                "removed": [chunk_id for chunk_id, alive in zip(self._base_ids, self._live) if not alive],
+                "recent": [
+                    [r.chunk_id, list(r.terms), r.source, r.day, r.version, r.text_start] for r in self._recent.values()
+                ],
+            }
+            with self._disk():
+                self.folder.mkdir(parents=True, exist_ok=True)
+                temporary = self.folder / f"{STATE}.{os.getpid()}.tmp"
+                temporary.write_text(json.dumps(state), encoding="utf-8")
+                os.replace(temporary, self.folder / STATE)
+
+    def restore_state(self, generation: int) -> bool:
+        """Apply the saved state when it was saved at `generation` over the base this index has
+        loaded (and this index has no changes of its own yet); returns whether it did."""
+        with self._lock:
+            self._ensure_loaded()
+            if self._recent or not self._live.all():
+                return False
+            try:
+                with self._disk():
+                    state = json.loads((self.folder / STATE).read_text(encoding="utf-8"))
+                if state["generation"] != generation or state["base"] != self._base_name:
+                    return False
+                rows = [
+                    LexicalRow(i, tuple(t), source, day, version, start)
+                    for i, t, source, day, version, start in state["recent"]
+                ]
+                removed = list(state["removed"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return False
+            self.replace(removed, rows)
             return True
 
     # ----- search -----------------------------------------------------------------------------
@@ -312,6 +381,8 @@ class LexicalIndex:
         versions = [self._base_versions[i] for i in kept] + [row.version for row in recent]
         token_ids = [self._base_tokens[self._base_offsets[i] : self._base_offsets[i + 1]].tolist() for i in kept]
         token_ids += [[vocab.setdefault(term, len(vocab)) for term in row.terms] for row in recent]
+        text_starts = [int(self._base_text_starts[i] - self._base_offsets[i]) for i in kept]
+        text_starts += [row.text_start for row in recent]
         self._clear_memory()
         if not ids:
             with self._disk():
@@ -326,7 +397,13 @@ class LexicalIndex:
             lengths = np.array([len(row) for row in token_ids], dtype=np.int64)
             flat = np.fromiter((t for row in token_ids for t in row), dtype=np.int32, count=int(lengths.sum()))
             np.save(target / "tokens.npy", flat)
-            np.save(target / "offsets.npy", np.concatenate([[0], np.cumsum(lengths)]))
+            offsets = np.concatenate([[0], np.cumsum(lengths)])
+            np.save(target / "offsets.npy", offsets)
+            starts = offsets[:-1] + np.array(text_starts, dtype=np.int64)
+            np.save(target / "text_starts.npy", starts)
+            # Saved so that opening the base costs no pass over its rows.
+            np.save(target / "df.npy", _document_frequencies(flat, offsets[:-1], offsets[1:], len(vocab)))
+            np.save(target / "text_df.npy", _document_frequencies(flat, starts, offsets[1:], len(vocab)))
             rows = {"ids": ids, "sources": sources, "days": days, "versions": versions}
             (target / "rows.json").write_text(json.dumps(rows), encoding="utf-8")
             self._write_current(name)
@@ -368,9 +445,14 @@ class LexicalIndex:
             rows = json.loads((target / "rows.json").read_text(encoding="utf-8"))
             tokens = np.load(target / "tokens.npy")
             offsets = np.load(target / "offsets.npy")
+            text_starts = np.load(target / "text_starts.npy")
+            df = np.load(target / "df.npy")
+            text_df = np.load(target / "text_df.npy")
         except (OSError, ValueError, KeyError):
-            return  # an unreadable base: the store re-adds every row as recent and compacts
-        self._base = index
+            # An unreadable base, or one saved before text_starts and the frequencies were: the
+            # store re-adds every row as recent and compacts.
+            return
+        self._base, self._base_name = index, name
         self._vocab = dict(index.vocab_dict)
         self._base_ids = list(rows["ids"])
         self._base_row = {chunk_id: i for i, chunk_id in enumerate(self._base_ids)}
@@ -383,11 +465,17 @@ class LexicalIndex:
         self._base_offsets = offsets
         self._base_lengths = np.diff(offsets)
         self._live = np.ones(len(self._base_ids), dtype=bool)
-        self._base_df = self._document_frequencies(tokens, offsets, len(self._vocab))
+        self._base_df = df
+        self._base_text_starts = text_starts
+        self._base_text_df = text_df
 
-    @staticmethod
-    def _document_frequencies(tokens: np.ndarray, offsets: np.ndarray, vocabulary: int) -> np.ndarray:
-        """How many rows hold each term: unique (row, term) pairs counted per term."""
-        rows = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-        pairs = np.unique(rows.astype(np.int64) * vocabulary + tokens)
-        return np.bincount(pairs % vocabulary, minlength=vocabulary).astype(np.int64)
+
+def _document_frequencies(tokens: np.ndarray, starts: np.ndarray, ends: np.ndarray, vocabulary: int) -> np.ndarray:
+    """How many rows hold each term in their span tokens[starts[i]:ends[i]]: unique (row, term)
+    pairs counted per term."""
+    lengths = ends - starts
+    rows = np.repeat(np.arange(len(starts), dtype=np.int64), lengths)
+    positions = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    picked = tokens[np.repeat(starts, lengths) + positions]
+    pairs = np.unique(rows * vocabulary + picked)
+    return np.bincount(pairs % vocabulary, minlength=vocabulary).astype(np.int64)

@@ -8,7 +8,6 @@ model is called under its own lock (rag/embeddings.py).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -22,7 +21,6 @@ from rag.embeddings import Embedder
 from rag.errors import InputError
 from rag.generation import AnswerStream, GenerativeAnswerer
 from rag.ingest import Ingestor, IngestProgress, IngestReport, Stories
-from rag.lexical import TermStats
 from rag.llm import backend_name, chat_model
 from rag.passage_context import InContext
 from rag.questions import checked_question
@@ -80,12 +78,10 @@ class Assistant:
         answerer: ExtractiveAnswerer | None = None,
     ) -> None:
         self.settings = settings
-        self.embedder = embedder or Embedder(settings.embedding_model, settings.embedding_batch_size)
+        self.embedder = embedder or Embedder.from_settings(settings)
         self.store = store or ChunkStore(settings, self.embedder)
         self.retriever: Retriever = retriever or build_retriever(settings, self.store, self.embedder)
         self.stories = Stories(self.store)
-        self._term_stats: tuple[int | None, TermStats] | None = None
-        self._term_stats_lock = threading.Lock()
         self.ingestor = Ingestor(settings, self.store, self.embedder, self.stories)
         self._in_context = InContext(self.retriever, self.store, self.stories.has_copies)
         self.answerer = answerer or ExtractiveAnswerer(
@@ -148,19 +144,15 @@ class Assistant:
         self.idf("")
 
     def idf(self, term: str) -> float:
-        """IDF of a stemmed term over the stored chunks' text, as of the store generation this
-        process last saw.
+        """IDF of a stemmed term over the stored chunks' text (LexicalIndex.text_idf).
 
         Not the BM25 index's own IDF, which counts each chunk's title and date too: the answer
         scorers were tuned and trained on text-only statistics, and on the seed set the BM25
-        index's cost 3.5 points of answer_contains (.825 -> .789). One copy is for when the
-        scorers are trained again.
+        index's cost 3.5 points of answer_contains (.825 -> .789). The BM25 index keeps both
+        counts row by row: reading every stored text for them took most of a new process's
+        first answer on a large store.
         """
-        with self._term_stats_lock:
-            generation = self.store.generation
-            if self._term_stats is None or self._term_stats[0] != generation:
-                self._term_stats = (generation, TermStats.from_texts(self.store.texts()))
-            return self._term_stats[1].idf(term)
+        return self.store.lexical.text_idf(term)
 
     def documents(self) -> list[StoredDocument]:
         return self.store.documents()

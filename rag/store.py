@@ -29,6 +29,7 @@ from rag.embeddings import Embedder
 from rag.lexical import terms
 from rag.lexical_index import LexicalIndex
 from rag.store_records import (
+    DocumentRecords,
     StoredDocument,
     chroma_where,
     chunk_from_record,
@@ -46,6 +47,17 @@ if TYPE_CHECKING:
 
 PAGE = 5000  # metadata rows fetched per call when scanning the collection
 FILTER_OVERFETCH = 4  # a filtered dense search first filters this many times k unfiltered results
+ORIGINS_AT_ONCE = 500  # documents whose stored versions are read in one call
+
+
+def _origin(metas: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """(content hash, path) from one document's chunk records; the hash is "" when they are not
+    one complete version (stored_origin)."""
+    hashes = {str(meta.get("doc_hash", "")) for meta in metas}
+    expected = metas[0].get("doc_chunks", len(metas))  # stores made before it was recorded: trust the count
+    indexes = sorted(int(meta.get("index", -1)) for meta in metas)
+    complete = len(hashes) == 1 and expected == len(metas) and indexes == list(range(len(metas)))
+    return (hashes.pop() if complete else "", str(metas[0].get("path", "")))
 
 
 class ChunkStore:
@@ -61,6 +73,7 @@ class ChunkStore:
         self._sync_lock = threading.Lock()
         self._write_lock = ProcessWriteLock(settings)
         self._max_batch: int | None = None
+        self._state_saved: int | None = None  # the generation the lexical state on disk was saved at
 
     @property
     def path(self) -> Path:
@@ -91,7 +104,10 @@ class ChunkStore:
                 if self._lexical is None:
                     generation = self.chroma.generation()
                     index = LexicalIndex(self._lexical_folder)
-                    self._sync(index)
+                    if index.restore_state(generation):
+                        self._state_saved = generation
+                    else:
+                        self._sync(index)
                     self._lexical, self._seen = index, generation
             self._settle_if_free()
         return self._lexical
@@ -134,15 +150,25 @@ class ChunkStore:
         index.replace(held.keys() - stored.keys(), rows)
 
     def _settle_if_free(self) -> None:
-        """Compact the index if it needs it and no other process is writing (never waits: a
-        question must not queue behind another process's ingest)."""
-        if self._lexical is None or not self._lexical.pending:
+        """Compact the index if it needs it, and save its state for the next process, when no
+        other process is writing (never waits: a question must not queue behind another
+        process's ingest)."""
+        if self._lexical is None or (not self._lexical.pending and self._state_saved == self._seen):
             return
         try:
             with self.writing(timeout=0):
                 self._lexical.settle()
+                self._save_lexical_state()
         except StoreBusyError:
             pass  # the writer compacts when it is done
+
+    def _save_lexical_state(self) -> None:
+        """Save the BM25 index's state when it is in step with the store (the caller holds the
+        write lock), so the next process to open the store reads no stored record to sync it."""
+        generation = self.chroma.generation()
+        if self._lexical is not None and generation == self._seen and generation != self._state_saved:
+            self._lexical.save_state(generation)
+            self._state_saved = generation
 
     # ----- locks -------------------------------------------------------------------------------
 
@@ -237,10 +263,6 @@ class ChunkStore:
                 members.setdefault(chunk.story, []).append(chunk)
         return members
 
-    def texts(self) -> list[str]:
-        """Every stored chunk's text (for corpus term statistics)."""
-        return [text for page in self._pages(["documents"]) for text in page["documents"] or []]
-
     def texts_of(self, chunk_ids: Sequence[str]) -> dict[str, str]:
         """The stored text of each of these chunks that exists."""
         if not chunk_ids:
@@ -255,14 +277,18 @@ class ChunkStore:
         stored, or old chunks not yet dropped) has the hash "": it no longer matches its file, so
         the next ingest writes it again and ends as an uninterrupted one would.
         """
-        metas = [meta for _, meta in self._metadatas({"doc_id": doc_id})]
-        if not metas:
-            return None
-        hashes = {str(meta.get("doc_hash", "")) for meta in metas}
-        expected = metas[0].get("doc_chunks", len(metas))  # stores made before it was recorded: trust the count
-        indexes = sorted(int(meta.get("index", -1)) for meta in metas)
-        complete = len(hashes) == 1 and expected == len(metas) and indexes == list(range(len(metas)))
-        return (hashes.pop() if complete else "", str(metas[0].get("path", "")))
+        return self.stored_origins([doc_id]).get(doc_id)
+
+    def stored_origins(self, doc_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """stored_origin of each of these documents that is stored, read ORIGINS_AT_ONCE
+        documents at a time (one read each, not one per document)."""
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        unique = sorted(set(doc_ids))
+        for first in range(0, len(unique), ORIGINS_AT_ONCE):
+            wanted = unique[first : first + ORIGINS_AT_ONCE]
+            for _, meta in self._metadatas({"doc_id": {"$in": wanted}}):
+                grouped.setdefault(str(meta["doc_id"]), []).append(meta)
+        return {doc_id: _origin(metas) for doc_id, metas in grouped.items()}
 
     # ----- changes -----------------------------------------------------------------------------
 
@@ -297,24 +323,39 @@ class ChunkStore:
         story: str = "",
         signature: str = "",
     ) -> None:
-        """Store a document's chunks, then drop its older chunks: a failure midway loses nothing.
-        `story` is the story it copies (default: its own id), `signature` its encoded MinHash."""
-        new_ids = [chunk.id for chunk in chunks]
+        """Store one document's chunks (put_documents)."""
+        self.put_documents([DocumentRecords(document, chunks, vectors, story, signature)])
+
+    def put_documents(self, records: Sequence[DocumentRecords]) -> None:
+        """Store several documents' chunks in one write, then drop their older chunks: a failure
+        midway loses nothing, and a document left half-written is found by stored_origin and
+        written again. One write for many documents costs far less than one each (Chroma's
+        upsert, the generation step): an import writes a group of them at a time."""
+        new_ids = [chunk.id for record in records for chunk in record.chunks]
+        rows = [
+            (chunk, vector, chunk_metadata(r.document, chunk, len(r.chunks), r.story, r.signature))
+            for r in records
+            for chunk, vector in zip(r.chunks, r.vectors)
+        ]
         batch = self.max_batch
         with self._changing() as index:
-            old_ids = {chunk_id for chunk_id, _ in self._metadatas({"doc_id": document.id})}
-            for first in range(0, len(chunks), batch):
-                part = slice(first, first + batch)
+            doc_ids = sorted({record.document.id for record in records})
+            old_ids = {chunk_id for chunk_id, _ in self._metadatas({"doc_id": {"$in": doc_ids}})}
+            for first in range(0, len(rows), batch):
+                part = rows[first : first + batch]
                 self.collection.upsert(
-                    ids=new_ids[part],
-                    embeddings=[list(v) for v in vectors[part]],  # type: ignore[arg-type]
-                    documents=[chunk.text for chunk in chunks[part]],
-                    metadatas=[chunk_metadata(document, c, len(chunks), story, signature) for c in chunks[part]],  # type: ignore[misc]
+                    ids=[chunk.id for chunk, _, _ in part],
+                    embeddings=np.asarray([vector for _, vector, _ in part], dtype=np.float32),
+                    documents=[chunk.text for chunk, _, _ in part],
+                    metadatas=[metadata for _, _, metadata in part],  # type: ignore[misc]
                 )
             stale = sorted(old_ids - set(new_ids))
             for first in range(0, len(stale), batch):
                 self.collection.delete(ids=stale[first : first + batch])
-            index.replace(stale, (lexical_row(chunk, document.content_hash) for chunk in chunks))
+            index.replace(
+                stale,
+                (lexical_row(chunk, record.document.content_hash) for record in records for chunk in record.chunks),
+            )
 
     def delete_document(self, doc_id: str) -> int:
         """Remove a document's chunks; returns how many there were."""
@@ -329,6 +370,7 @@ class ChunkStore:
         """After a batch of changes: compact the lexical index if they were many."""
         with self.writing():
             self.lexical.settle()
+            self._save_lexical_state()
 
     # ----- searching ---------------------------------------------------------------------------
 

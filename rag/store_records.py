@@ -6,11 +6,11 @@ and content hash, so incremental ingest and the document list need no second dat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rag.chunking import indexed_text
+from rag.chunking import heading
 from rag.lexical import terms
 from rag.lexical_index import LexicalRow, RowFilter
 from rag.types import Chunk, Document, SearchFilter
@@ -29,6 +29,18 @@ class StoredDocument:
     content_hash: str
     chunks: int
     story: str = ""  # the document it copies' story, or its own id
+
+
+@dataclass(frozen=True)
+class DocumentRecords:
+    """What one document's write stores: its chunks and their vectors, the story it belongs to
+    (default: its own id) and its encoded MinHash signature."""
+
+    document: Document
+    chunks: Sequence[Chunk]
+    vectors: Sequence[Sequence[float]]
+    story: str = ""
+    signature: str = ""
 
 
 def copies_by_story(documents: Iterable[StoredDocument]) -> dict[str, list[StoredDocument]]:
@@ -79,8 +91,11 @@ def lexical_row(chunk: Chunk, version: str) -> LexicalRow:
     """What the lexical index keeps of a chunk: the terms of its indexed text (title and date
     included), the fields filters look at, and its document's content hash as its version (a
     document replaced with as many chunks keeps its ids; the version tells the rows apart)."""
-    terms_of = tuple(terms(indexed_text(chunk)))
-    return LexicalRow(chunk.id, terms_of, chunk.source, published_day(chunk.published), version)
+    heading_terms = terms(heading(chunk.title, chunk.published))
+    terms_of = (*heading_terms, *terms(chunk.text))  # the terms of indexed_text(chunk), heading first
+    return LexicalRow(
+        chunk.id, terms_of, chunk.source, published_day(chunk.published), version, text_start=len(heading_terms)
+    )
 
 
 def chroma_where(where: SearchFilter | None) -> dict[str, Any] | None:

@@ -21,8 +21,9 @@ from tests.conftest import ROOT
 TOPICS = ["troops", "missiles", "talks", "sanctions", "drones", "elections"]
 
 
-def write_corpus(folder: Path, documents: int = 48, paragraphs: int = 9) -> Path:
-    """Articles long enough (about 9 chunks each) for an ingest to store them over several seconds."""
+def write_corpus(folder: Path, documents: int = 120, paragraphs: int = 9) -> Path:
+    """Articles enough (about 5 chunks each, 600 in all) for an ingest to store them over several
+    seconds and several writes: it writes about EMBEDDING_GROUP_CHUNKS chunks at a time."""
     folder.mkdir()
     for d in range(documents):
         topic = TOPICS[d % len(TOPICS)]

@@ -11,8 +11,8 @@ import bm25s
 import numpy as np
 import pytest
 
-from rag.lexical import terms
-from rag.lexical_index import LexicalIndex, LexicalRow, RowFilter
+from rag.lexical import TermStats, terms
+from rag.lexical_index import LexicalIndex, LexicalRow, RowFilter, _document_frequencies
 from tests.conftest import ROOT
 
 TEXTS = {
@@ -127,8 +127,64 @@ def test_clear_forgets_everything_on_disk(tmp_path: Path) -> None:
 
 def test_document_frequencies_count_rows_not_occurrences() -> None:
     tokens = np.array([0, 0, 1, 1, 2], dtype=np.int32)  # row 0: terms 0,0,1; row 1: terms 1,2
-    offsets = np.array([0, 3, 5])
-    assert LexicalIndex._document_frequencies(tokens, offsets, 3).tolist() == [1, 2, 1]
+    assert _document_frequencies(tokens, np.array([0, 3]), np.array([3, 5]), 3).tolist() == [1, 2, 1]
+    # Only each row's span counts: row 0 from its second token, row 1 from its first.
+    assert _document_frequencies(tokens, np.array([1, 3]), np.array([3, 5]), 3).tolist() == [1, 2, 1]
+    assert _document_frequencies(tokens, np.array([2, 4]), np.array([3, 5]), 3).tolist() == [0, 1, 1]
+
+
+HEADED = {key: ("Korea news — 2024-11-04", text) for key, text in TEXTS.items()}
+
+
+def _headed_rows(texts: dict[str, tuple[str, str]]) -> list[LexicalRow]:
+    return [
+        LexicalRow(key, (*terms(head), *terms(text)), text_start=len(terms(head)))
+        for key, (head, text) in texts.items()
+    ]
+
+
+def _text_idfs(index: LexicalIndex, texts: dict[str, tuple[str, str]]) -> dict[str, float]:
+    vocabulary = {term for _, text in texts.values() for term in terms(text)} | {"korea", "unseen"}
+    return {term: index.text_idf(term) for term in sorted(vocabulary)}
+
+
+@pytest.mark.parametrize("compacted", [False, True])
+def test_the_text_idf_counts_the_chunk_texts_only_as_rows_come_and_go(tmp_path: Path, compacted: bool) -> None:
+    """What the answer scorers weigh terms by: the IDF over the chunks' own text (TermStats),
+    kept row by row through additions, removals and compactions, headings left out."""
+    index = LexicalIndex(tmp_path / "lexical")
+    index.add(_headed_rows(HEADED))
+    if compacted:
+        index.settle(force=True)
+    index.remove(["a"])
+    index.add(_headed_rows({"f": ("Other — 2024-12-01", "Korea said the troops went home.")}))
+    kept = {key: value for key, value in HEADED.items() if key != "a"} | {
+        "f": ("Other — 2024-12-01", "Korea said the troops went home.")
+    }
+    expected = TermStats.from_texts(text for _, text in kept.values())
+    assert _text_idfs(index, kept) == {term: expected.idf(term) for term in _text_idfs(index, kept)}
+    index.settle(force=True)
+    assert _text_idfs(LexicalIndex(tmp_path / "lexical"), kept) == _text_idfs(index, kept)
+
+
+def test_a_saved_state_restores_the_index_without_its_rows_being_given_again(tmp_path: Path) -> None:
+    index = LexicalIndex(tmp_path / "lexical")
+    index.add(_headed_rows(HEADED))
+    index.settle(force=True)
+    index.remove(["b"])
+    index.add(_headed_rows({"f": ("Other — 2024-12-01", "Korea said the troops went home.")}))
+    index.save_state(7)
+    expected = (index.search(QUERY, 10), index.versions(), _text_idfs(index, HEADED))
+
+    stale = LexicalIndex(tmp_path / "lexical")
+    assert not stale.restore_state(8), "a state saved at another generation is not used"
+    assert sorted(stale.ids()) == sorted(TEXTS)
+
+    restored = LexicalIndex(tmp_path / "lexical")
+    assert restored.restore_state(7)
+    assert (restored.search(QUERY, 10), restored.versions(), _text_idfs(restored, HEADED)) == expected
+    restored.settle(force=True)
+    assert not LexicalIndex(tmp_path / "lexical").restore_state(7), "a state over an older base is not used"
 
 
 def test_a_deeper_search_starts_with_what_a_shallower_one_returned_even_with_ties(tmp_path: Path) -> None:
@@ -180,3 +236,15 @@ def test_processes_compacting_one_folder_at_once_never_break_each_others_base(tm
     own = {f"{name}-{key}" for key in TEXTS for name in "ab"}
     assert final.ids() <= own and len(final.ids()) in (len(TEXTS), 2 * len(TEXTS))
     assert len(list((tmp_path / "lexical").glob("base-*"))) == 1
+
+
+def test_a_rows_terms_are_its_indexed_text_heading_first() -> None:
+    from rag.chunking import indexed_text
+    from rag.store_records import lexical_row
+    from rag.types import Chunk
+
+    text = "The NIS said 1,500 soldiers were sent.\nOfficials counted 3,000 by November."
+    chunk = Chunk("c", "d", 0, text, 0, len(text), title="North Korean troops: Russia's ally", published="2024-11-04")
+    row = lexical_row(chunk, "v1")
+    assert row.terms == tuple(terms(indexed_text(chunk)))
+    assert row.text_terms == set(terms(text)) and "russia" not in row.text_terms

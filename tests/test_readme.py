@@ -16,9 +16,11 @@ def test_every_setting_is_documented_with_its_default() -> None:
     rows = dict(re.findall(r"^\| `(CITELINE_[A-Z_]+)` \| `([^`]*)` \|", README, flags=re.MULTILINE))
 
     def shown(default: object) -> str:
-        """Defaults inside the project are shown relative to it."""
+        """Defaults inside the project are shown relative to it, those in the home folder from ~."""
         if isinstance(default, Path) and default.is_relative_to(PROJECT_ROOT):
             return default.relative_to(PROJECT_ROOT).as_posix()
+        if isinstance(default, Path) and default.is_relative_to(Path.home()):
+            return f"~/{default.relative_to(Path.home()).as_posix()}"
         return str(default)
 
     expected = {f"CITELINE_{name.upper()}": shown(field.default) for name, field in Settings.model_fields.items()}
