@@ -87,5 +87,9 @@ train-fusion: install
 
 # Retrieval latency and the cost of adding a document on a 2,000-article index (built once,
 # about 25 minutes here, then reused).
+# Speed: retrieval on 2,000 articles; each embedding backend beside `rag import`; stores of 10k,
+# 100k and 1M chunks (their vectors are computed once, about 20 minutes, and kept in .citeline/eval).
 benchmark: install
 	$(BIN)/python -m eval.benchmark --dataset $(DATA)/realtimeqa-2023q1 --docs 2000 --out eval/reports/reference/benchmark
+	$(BIN)/python -m eval.benchmark --encoders --dataset $(DATA)/realtimeqa-2024 --docs 300 --out eval/reports/reference/encoders
+	$(BIN)/python -m eval.benchmark --scale --dataset $(DATA)/realtimeqa-2024 --queries 100 --out eval/reports/reference/scale

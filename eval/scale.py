@@ -2,8 +2,8 @@
 
 Stores of about 10k, 100k and 1M chunks are built from realtimeqa's articles, chunked as an
 ingest chunks them. Their vectors are computed once with the configured backend and kept
-(.citeline/eval/scale/), so the stores are rebuilt without the model. Past the real chunks
-(about 120k in realtimeqa-2024), a store holds copies of them: copy c of a document has its own
+(.citeline/eval/scale/), so the stores are rebuilt without the model. Past the first 100k real
+chunks (REAL_CHUNKS; realtimeqa-2024 has about 125k), a store holds copies of them: copy c of a document has its own
 id, the same text, and each vector moved by seeded noise (cosine about 0.98 to the original) and
 renormalised, so the dense index holds distinct points near real ones and BM25 sees real term
 statistics, repeated. The report says how many chunks were real.
@@ -32,8 +32,9 @@ from rag.config import PROJECT_ROOT, Settings
 from rag.types import Chunk, Document
 
 SIZES = (10_000, 100_000, 1_000_000)
+REAL_CHUNKS = 100_000  # at most this many real chunks; larger stores are copies of them
 WRITE_CHUNKS = 2048  # chunks per store write while building
-SETTLE_CHUNKS = 100_000  # compact the BM25 index this often while building (bounds its memory)
+SETTLE_CHUNKS = 250_000  # compact the BM25 index this often while building (bounds its memory)
 COPY_NOISE = 0.01  # per-dimension noise on a copy's vector (unit 384-d vectors: cosine ~0.98)
 
 DocumentChunks = tuple[Document, list[Chunk]]
@@ -235,8 +236,9 @@ def run(dataset: Path, sizes: Sequence[int], queries: int, index_dir: Path, out:
 
     settings = Settings()
     documents = load_corpus_jsonl(dataset / CORPUS_FILE)
-    # The real part: up to the largest size, leaving one unseen article for the addition.
-    taken = real_chunks(documents[:-1], settings, max(sizes))
+    # The real part: up to the largest size (at most REAL_CHUNKS), leaving one unseen article
+    # for the addition.
+    taken = real_chunks(documents[:-1], settings, min(max(sizes), REAL_CHUNKS))
     real = sum(len(chunks) for _, chunks in taken)
     key = _key([dataset.name, len(documents), settings.index_shape()])
     root = index_dir / "scale"

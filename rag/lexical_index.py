@@ -115,6 +115,7 @@ class LexicalIndex:
         self._base_days = np.array([], dtype=np.int64)
         self._base_versions: list[str] = []
         self._base_lengths = np.array([], dtype=np.int64)
+        self._live_base_length = 0  # terms in the live base rows (kept, not summed per search)
         self._base_tokens = np.array([], dtype=np.int32)
         self._base_offsets = np.zeros(1, dtype=np.int64)
         self._base_df = np.array([], dtype=np.int64)
@@ -220,6 +221,7 @@ class LexicalIndex:
         base_row = self._base_row.get(chunk_id)
         if base_row is not None and self._live[base_row]:
             self._live[base_row] = False
+            self._live_base_length -= int(self._base_lengths[base_row])
             tokens = self._base_tokens[self._base_offsets[base_row] : self._base_offsets[base_row + 1]]
             self._base_df[np.unique(tokens)] -= 1
             text = self._base_tokens[self._base_text_starts[base_row] : self._base_offsets[base_row + 1]]
@@ -305,7 +307,7 @@ class LexicalIndex:
             n = len(self)
             if not query_terms or not n or k <= 0:
                 return [], dict.fromkeys(also, 0.0)
-            average_length = (int(self._base_lengths[self._live].sum()) + self._recent_length) / n
+            average_length = (self._live_base_length + self._recent_length) / n
             base, scored = self._search_base(query_terms, k, where, also)
             recent = self._search_recent(query_terms, where, n, average_length)
             found = base + recent
@@ -464,6 +466,7 @@ class LexicalIndex:
         self._base_tokens = tokens
         self._base_offsets = offsets
         self._base_lengths = np.diff(offsets)
+        self._live_base_length = int(self._base_lengths.sum())
         self._live = np.ones(len(self._base_ids), dtype=bool)
         self._base_df = df
         self._base_text_starts = text_starts
