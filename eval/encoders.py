@@ -41,21 +41,18 @@ def encoder_rate(backend: EmbeddingBackend, documents: list[Any], settings: Sett
     """Chunks per second of the backend embedding what an import of `documents` embeds."""
     from rag.chunking import chunk_document
     from rag.embeddings import Embedder
-    from rag.ingest import EMBEDDING_GROUP_CHUNKS, chunk_vectors
+    from rag.ingest import chunk_vectors, documents_of, embedding_groups
 
     embedder = Embedder.from_settings(settings.model_copy(update={"embedding_backend": backend}))
     embedder.load()
     embedder.embed(["warm up"] * 8)
-    taken = [(d, chunk_document(d, settings.chunk_max_chars, settings.chunk_overlap_sentences)) for d in documents]
-    groups: list[list[Any]] = [[]]
-    for item in taken:  # the import's groups (rag.ingest._embedding_groups)
-        if sum(len(chunks) for _, chunks in groups[-1]) >= EMBEDDING_GROUP_CHUNKS:
-            groups.append([])
-        groups[-1].append(item)
+    pending = [
+        (d, chunk_document(d, settings.chunk_max_chars, settings.chunk_overlap_sentences), True) for d in documents
+    ]
     began = time.perf_counter()
-    for group in groups:
-        chunk_vectors(embedder, settings.heading_weight, group)
-    return sum(len(chunks) for _, chunks in taken) / (time.perf_counter() - began)
+    for group in embedding_groups(pending):  # the import's groups
+        chunk_vectors(embedder, settings.heading_weight, documents_of(group))
+    return sum(len(chunks) for _, chunks, _ in pending) / (time.perf_counter() - began)
 
 
 def import_rate(backend: EmbeddingBackend, articles: Path, folder: Path) -> float:

@@ -78,11 +78,11 @@ PendingDocument = tuple[Document, list[Chunk], bool]  # document, its chunks, wh
 EMBEDDING_GROUP_CHUNKS = 256
 
 
-def _documents_of(group: Sequence[PendingDocument]) -> list[tuple[Document, list[Chunk]]]:
+def documents_of(group: Sequence[PendingDocument]) -> list[tuple[Document, list[Chunk]]]:
     return [(document, chunks) for document, chunks, _ in group]
 
 
-def _embedding_groups(pending: Sequence[PendingDocument]) -> list[list[PendingDocument]]:
+def embedding_groups(pending: Sequence[PendingDocument]) -> list[list[PendingDocument]]:
     """Consecutive documents gathered until they hold EMBEDDING_GROUP_CHUNKS chunks: the model
     embeds many short documents much faster together than one at a time, and each document is
     still stored whole or not at all."""
@@ -271,16 +271,16 @@ class Ingestor:
         self.embedder.load()
         report.model_load_seconds = time.perf_counter() - began
         done = 0
-        groups = _embedding_groups(pending)
+        groups = embedding_groups(pending)
         # The next group is embedded in a second thread while this one writes the last (Chroma,
         # BM25, story signatures): the encoder releases the GIL, so writing costs the import
         # almost nothing. Writes stay in this thread, which holds the store's write lock.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeline-embedding") as embedding:
-            upcoming = embedding.submit(self.chunk_vectors, _documents_of(groups[0]))
+            upcoming = embedding.submit(self.chunk_vectors, documents_of(groups[0]))
             for number, group in enumerate(groups):
                 vectors = upcoming.result()
                 if number + 1 < len(groups):
-                    upcoming = embedding.submit(self.chunk_vectors, _documents_of(groups[number + 1]))
+                    upcoming = embedding.submit(self.chunk_vectors, documents_of(groups[number + 1]))
                 self.stories.put([(document, chunks, own) for (document, chunks, _), own in zip(group, vectors)])
                 for document, chunks, is_new in group:
                     (report.added if is_new else report.updated).append(document.id)
