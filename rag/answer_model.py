@@ -13,16 +13,14 @@ import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from rag import answer_features, answer_spans, answer_types
 from rag.errors import CitelineError
 from rag.model_files import read_model_files
-
-if TYPE_CHECKING:
-    import lightgbm
+from rag.tree_model import TreeEnsemble
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MODEL_FILE = "answer_scorer.txt"
@@ -47,25 +45,25 @@ def feature_code_hash() -> str:
 class AnswerModel:
     """The fitted sentence and span scorers and the thresholds chosen with them."""
 
-    booster: lightgbm.Booster
-    span_booster: lightgbm.Booster
+    sentence_trees: TreeEnsemble
+    span_trees: TreeEnsemble
     threshold: float  # below this best sentence probability the assistant declines
     span_threshold: float  # below this best span probability no short answer is given
     meta: dict[str, Any]
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
         """P(the sentence answers the question) for each row of answer_features.features."""
-        return _predict(self.booster, rows)
+        return _predict(self.sentence_trees, rows)
 
     def span_probabilities(self, rows: np.ndarray) -> np.ndarray:
         """P(the span is the answer) for each row of answer_spans.span_features."""
-        return _predict(self.span_booster, rows)
+        return _predict(self.span_trees, rows)
 
 
-def _predict(booster: lightgbm.Booster, rows: np.ndarray) -> np.ndarray:
+def _predict(trees: TreeEnsemble, rows: np.ndarray) -> np.ndarray:
     if len(rows) == 0:
         return np.zeros(0)
-    return np.asarray(booster.predict(rows, num_threads=1), dtype=np.float64)
+    return trees.predict(rows)
 
 
 def check_meta(meta: dict[str, Any], embedding_model: str, where: Path) -> None:
@@ -88,16 +86,15 @@ def check_meta(meta: dict[str, Any], embedding_model: str, where: Path) -> None:
 
 @functools.lru_cache(maxsize=4)
 def load(embedding_model: str, folder: Path = MODELS_DIR) -> AnswerModel:
-    """The model in `folder`, checked against the feature code and the embedding model (once per process)."""
-    import lightgbm
-
+    """The model in `folder`, checked against the feature code and the embedding model (once per
+    process). Read without LightGBM (rag/tree_model.py), which a first answer would wait for."""
     meta, (sentences, spans) = read_model_files(
         folder, META_FILE, (MODEL_FILE, SPAN_MODEL_FILE), AnswerModelError, "answer scorer", RETRAIN
     )
     check_meta(meta, embedding_model, folder)
     return AnswerModel(
-        lightgbm.Booster(model_str=sentences),
-        lightgbm.Booster(model_str=spans),
+        TreeEnsemble.from_text(sentences),
+        TreeEnsemble.from_text(spans),
         float(meta["threshold"]),
         float(meta["span_threshold"]),
         meta,

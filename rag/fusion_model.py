@@ -19,6 +19,7 @@ import numpy as np
 from rag import fusion_features
 from rag.errors import CitelineError
 from rag.model_files import read_model_files, write_model_files
+from rag.tree_model import TreeEnsemble
 
 if TYPE_CHECKING:
     import lightgbm
@@ -40,14 +41,14 @@ def feature_code_hash() -> str:
 
 @dataclass(frozen=True)
 class FusionModel:
-    booster: lightgbm.Booster
+    trees: TreeEnsemble
     meta: dict[str, Any]
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
         """A ranking score per row of fusion_features.features (higher: more likely to hold the answer)."""
         if len(rows) == 0:
             return np.zeros(0)
-        return np.asarray(self.booster.predict(rows, num_threads=1), dtype=np.float64)
+        return self.trees.predict(rows)
 
 
 def check_meta(meta: dict[str, Any], embedding_model: str, where: Path) -> None:
@@ -66,12 +67,12 @@ def check_meta(meta: dict[str, Any], embedding_model: str, where: Path) -> None:
 
 @functools.lru_cache(maxsize=4)
 def load(embedding_model: str, folder: Path = MODELS_DIR) -> FusionModel:
-    """The model in `folder`, checked against the feature code and the embedding model (once per process)."""
-    import lightgbm
-
+    """The model in `folder`, checked against the feature code and the embedding model (once per
+    process). Read without LightGBM (rag/tree_model.py): importing it costs a new process's first
+    answer about a second."""
     meta, (text,) = read_model_files(folder, META_FILE, (MODEL_FILE,), FusionModelError, "fusion ranker", RETRAIN)
     check_meta(meta, embedding_model, folder)
-    return FusionModel(lightgbm.Booster(model_str=text), meta)
+    return FusionModel(TreeEnsemble.from_text(text), meta)
 
 
 def write_model(booster: lightgbm.Booster, embedding_model: str, trained_on: dict[str, Any], folder: Path) -> None:

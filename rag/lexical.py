@@ -41,9 +41,31 @@ def stem(token: str) -> str:
     return _english_stemmer().stemWord(term)
 
 
+# Raw token -> its term ("" for a stopword). Tokens recur across texts far more than stems
+# change, and this lookup is most of a hybrid search's fusion features (each candidate's
+# sentences are tokenised per question). Bounded so hostile input cannot grow it forever.
+_TOKEN_TERMS: dict[str, str] = {}
+_TOKEN_TERMS_LIMIT = 500_000
+
+
+def _token_term(token: str) -> str:
+    term = "" if token.lower() in STOPWORDS else stem(token)
+    if len(_TOKEN_TERMS) < _TOKEN_TERMS_LIMIT:
+        _TOKEN_TERMS[token] = term
+    return term
+
+
 def terms(text: str) -> list[str]:
     """Stemmed content terms of a text (stopwords dropped), in order."""
-    return [stem(t) for t in TOKEN.findall(text) if t.lower() not in STOPWORDS]
+    known = _TOKEN_TERMS.get
+    found = []
+    for token in TOKEN.findall(text):
+        term = known(token)
+        if term is None:
+            term = _token_term(token)
+        if term:
+            found.append(term)
+    return found
 
 
 _DEFINED_ACRONYM = re.compile(r"((?:[A-Z][\w’'-]*\s+(?:(?:of|the|and|for)\s+)*){2,8})\(([A-Z]{2,8})\)")

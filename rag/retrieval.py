@@ -149,11 +149,19 @@ class LearnedFusionRetriever:
         if not query.strip():
             return []
         vector = self.embedder.embed_query(query)
-        dense = self.store.search(vector, depth, where)
-        lexical, bm25_of = self.store.lexical_search_scoring(query, depth, where, [p.chunk.id for p in dense])
-        found = {p.chunk.id for p in dense}
-        similarity_of = self.store.similarities(vector, [p.chunk.id for p in lexical if p.chunk.id not in found])
-        return candidates(dense, lexical, similarity_of, bm25_of)
+        dense, known = self.store.nearest(vector, depth, where)
+        lexical, bm25_of = self.store.lexical_scoring(query, depth, where, [chunk_id for chunk_id, _ in dense])
+        dense_ids = {chunk_id for chunk_id, _ in dense}
+        lexical_only = [chunk_id for chunk_id, _ in lexical if chunk_id not in dense_ids]
+        # Both sides' records in one read: each read costs Chroma per record and per call.
+        unread = [chunk_id for chunk_id in (*(i for i, _ in dense), *lexical_only) if chunk_id not in known]
+        stored = {**known, **self.store.chunks(unread)}
+        similarity_of = self.store.similarities(vector, [chunk_id for chunk_id in lexical_only if chunk_id in stored])
+
+        def passages(found: Sequence[tuple[str, float]]) -> list[Passage]:
+            return [Passage(chunk=stored[i], score=score) for i, score in found if i in stored]
+
+        return candidates(passages(dense), passages(lexical), similarity_of, bm25_of)
 
     def retrieve(self, query: str, k: int | None = None, where: SearchFilter | None = None) -> list[Passage]:
         k = k or self.k

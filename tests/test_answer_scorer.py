@@ -27,6 +27,7 @@ from rag.answer_spans import SPAN_FEATURES, candidate_spans
 from rag.answering import ExtractiveAnswerer
 from rag.config import DEFAULT_EMBEDDING_MODEL
 from rag.pipeline import Assistant
+from rag.tree_model import TreeEnsemble
 
 
 def _spans(sentence: str, question: str) -> list[str]:
@@ -107,7 +108,7 @@ def test_the_shipped_scorer_loads_offline_and_fits_the_feature_code() -> None:
     model = answer_model.load(DEFAULT_EMBEDDING_MODEL)
     assert 0.0 < model.threshold < 1.0
     assert model.meta["features"] == list(FEATURES)
-    assert model.booster.num_feature() == len(FEATURES)
+    assert model.sentence_trees.features == len(FEATURES)
     assert model.meta["dataset"] == "realtimeqa-2024"
 
 
@@ -147,7 +148,13 @@ def test_a_scorer_trained_on_a_tiny_set_ranks_the_answering_sentence_first_and_d
         tables.append(question_table(gold, table.found, table.rows, labels))
     booster, span_booster = fit(tables, rounds=60, params=TINY), fit_spans(tables, rounds=60, params=TINY)
     best = [float(booster.predict(t.rows).max()) for t in tables]
-    model = AnswerModel(booster, span_booster, choose_threshold(best, budget=0.25), 0.0, {})
+    model = AnswerModel(
+        TreeEnsemble.from_text(booster.model_to_string()),
+        TreeEnsemble.from_text(span_booster.model_to_string()),
+        choose_threshold(best, budget=0.25),
+        0.0,
+        {},
+    )
     answerer = ExtractiveAnswerer(assistant.embedder, None, 2, assistant.idf, model=lambda: model)
 
     question = "How many soldiers did the intelligence service say North Korea sent?"

@@ -289,6 +289,20 @@ def test_a_filter_too_narrow_for_the_overfetched_results_is_left_to_chromas_filt
     ]
 
 
+def test_nearest_gives_the_searchs_ids_and_reads_records_only_to_filter(news: Assistant) -> None:
+    vector = news.embedder.embed_query("North Korean troops sent to Russia for training")
+    searched = news.store.search(vector, 6)
+    ids, read = news.store.nearest(vector, 6)
+    assert [i for i, _ in ids] == [p.chunk.id for p in searched] and read == {}
+    assert [score for _, score in ids] == pytest.approx([p.score for p in searched])
+    assert news.store.chunks([i for i, _ in ids]) == {p.chunk.id: p.chunk for p in searched}
+    paper = SearchFilter(sources=("Paper",))
+    filtered, read = news.store.nearest(vector, 2, paper)
+    assert [i for i, _ in filtered] == [p.chunk.id for p in news.store.search(vector, 2, paper)]
+    assert set(read) == {i for i, _ in filtered} and {c.source for c in read.values()} == {"Paper"}
+    assert news.store.chunks(["no-such-chunk"]) == {}
+
+
 def test_an_answer_as_of_a_day_says_so_and_when_that_leaves_nothing_says_why(news: Assistant) -> None:
     answer = news.ask("Had North Korean troops reached the Kursk region?", where=SearchFilter(as_of="2024-11-10"))
     assert answer.as_of == "2024-11-10" and answer.notice.startswith("As of 2024-11-10: only articles published")
@@ -324,8 +338,8 @@ def test_each_side_scores_what_only_the_other_found_as_it_would_itself(news: Ass
     assert news.store.similarities(vector, list(dense)) == pytest.approx(dense, abs=1e-4)
     lexical = {p.chunk.id: p.score for p in LexicalRetriever(news.store, 10).retrieve(query)}
     unmatched = next(i for i in dense if i not in lexical)  # found by meaning, shares no term
-    found, scored = news.store.lexical_search_scoring(query, 10, also=[*lexical, unmatched])
-    assert [p.chunk.id for p in found] == list(lexical)
+    found, scored = news.store.lexical_scoring(query, 10, also=[*lexical, unmatched])
+    assert [chunk_id for chunk_id, _ in found] == list(lexical)
     assert scored == pytest.approx({**lexical, unmatched: 0.0})
     retriever = LearnedFusionRetriever(news.store, news.embedder, 3, 10)
     candidates = retriever.candidates(query, 10)
