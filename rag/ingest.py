@@ -134,8 +134,18 @@ class Stories:
         return self._index
 
     def has_copies(self, story: str) -> bool:
+        """Whether the story has other stored documents; True while the signatures are unread
+        or stale, so the caller looks the story up (one query) rather than a question waiting
+        for every document's signature to be read and indexed (seconds on a large store). They
+        are read by `warm_up` and by the first change."""
         with self._lock:
-            return self._current().has_copies(story)
+            if self._index is None or self._generation != self.store.generation:
+                return True
+            return self._index.has_copies(story)
+
+    @property
+    def loaded(self) -> bool:
+        return self._index is not None
 
     def warm_up(self) -> None:
         with self._lock:

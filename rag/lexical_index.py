@@ -443,11 +443,13 @@ class LexicalIndex:
             return
         target = self.folder / name
         try:
-            index = bm25s.BM25.load(str(target), mmap=False)
+            # Memory-mapped: opening reads no score or token array, and the pages a search
+            # touches are shared with every other process that has the same base open.
+            index = bm25s.BM25.load(str(target), mmap=True)
             rows = json.loads((target / "rows.json").read_text(encoding="utf-8"))
-            tokens = np.load(target / "tokens.npy")
-            offsets = np.load(target / "offsets.npy")
-            text_starts = np.load(target / "text_starts.npy")
+            tokens = np.load(target / "tokens.npy", mmap_mode="r")
+            offsets = np.load(target / "offsets.npy", mmap_mode="r")
+            text_starts = np.load(target / "text_starts.npy", mmap_mode="r")
             df = np.load(target / "df.npy")
             text_df = np.load(target / "text_df.npy")
         except (OSError, ValueError, KeyError):

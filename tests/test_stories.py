@@ -153,6 +153,16 @@ def test_an_answer_counts_the_copies_as_one_source_and_lists_where_each_appeared
     assert (first.doc_id, [o.doc_id for o in first.copies]) == ("agency", ["wire"])
 
 
+def test_a_new_process_answers_with_the_copies_before_reading_any_signature(corpus: Assistant) -> None:
+    fresh = Assistant(corpus.settings, embedder=corpus.embedder)
+    answer = fresh.ask("How many special forces soldiers did North Korea send to Russia?")
+    citation = next(c for c in answer.citations if c.doc_id in {"agency", "wire"})
+    assert {citation.doc_id, *(copy.doc_id for copy in citation.copies)} == {"agency", "wire"}
+    assert not fresh.stories.loaded  # the story was looked up, not every signature read
+    fresh.warm_up()
+    assert fresh.stories.loaded and fresh.stories.has_copies("agency") and not fresh.stories.has_copies("markets")
+
+
 def test_a_story_stays_grouped_when_unchanged_and_a_rewrite_leaves_the_group(corpus: Assistant) -> None:
     again = corpus.ingest_documents([WIRE])
     assert again.unchanged == ["wire"]
