@@ -249,7 +249,9 @@ class Ingestor:
     ) -> None:
         pending: list[PendingDocument] = []
         report.warnings.extend(document.date_warning for document in documents if document.date_warning)
-        origins = self.store.stored_origins([document.id for document in documents])
+        # A store not created yet holds nothing to compare with; opening it (importing Chroma,
+        # creating the collection) then waits for the first write, while the next group embeds.
+        origins = self.store.stored_origins([document.id for document in documents]) if self.store.exists() else {}
         for document in documents:
             stored = origins.get(document.id)
             if stored and stored[0] == document.content_hash:
