@@ -168,7 +168,14 @@ class Fetcher:
         would be refused; connects to nothing."""
         self.checked(url)
 
-    def get(self, url: str, *, accept: Sequence[str] = HTML_TYPES, headers: Mapping[str, str] | None = None) -> Fetched:
+    def get(
+        self,
+        url: str,
+        *,
+        accept: Sequence[str] = HTML_TYPES,
+        headers: Mapping[str, str] | None = None,
+        what: str = "web page",
+    ) -> Fetched:
         """GET the URL, following up to Settings.fetch_max_redirects checked redirects.
 
         `accept` lists the media types wanted (empty: any); another type is a FetchError that
@@ -187,7 +194,7 @@ class Fetcher:
                     current = urljoin(current, location.strip())
                     extra = {}  # validators belong to the first URL only
                     continue
-                return self._read(url, current, response, accept, deadline)
+                return self._read(url, current, response, accept, deadline, what)
             finally:
                 response.close()
         raise FetchError(
@@ -230,7 +237,13 @@ class Fetcher:
         )
 
     def _read(
-        self, asked: str, final: str, response: httpx.Response, accept: Sequence[str], deadline: float
+        self,
+        asked: str,
+        final: str,
+        response: httpx.Response,
+        accept: Sequence[str],
+        deadline: float,
+        what: str,
     ) -> Fetched:
         kind, charset = media_type(response.headers.get("content-type", ""))
         validators = {
@@ -246,7 +259,7 @@ class Fetcher:
                 f"the server answered HTTP {response.status_code}{phrase}; check the address, or try again later",
             )
         if accept and kind and kind not in accept:
-            raise FetchError(asked, _wrong_type(kind, accept))
+            raise FetchError(asked, _wrong_type(kind, what))
         cap = self.settings.fetch_max_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
@@ -274,10 +287,10 @@ class Fetcher:
         )
 
 
-def _wrong_type(kind: str, accept: Sequence[str]) -> str:
+def _wrong_type(kind: str, what: str) -> str:
     if kind == "application/pdf":
-        return "is a PDF, not a web page; download it and add the file (python -m rag ingest FILE.pdf, or upload it)"
-    return f"is {kind}, not a web page ({' or '.join(accept)}); give the address of the article's page"
+        return f"is a PDF, not a {what}; download it and add the file (python -m rag ingest FILE.pdf, or upload it)"
+    return f"is {kind}, not a {what}; check the address"
 
 
 def _too_large(size: int, cap: int, partial: bool = False) -> str:
