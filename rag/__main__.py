@@ -184,11 +184,11 @@ def _print_report(report: IngestReport, prefix: str = "") -> None:
 
 
 def _feeds(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.feeds import FeedList
+    from rag.feeds import FeedList, follow
 
     feeds = FeedList(settings.feeds_file)
     if args.feeds_command == "add":
-        feed = feeds.add(args.url)
+        feed = follow(settings, args.url)
         print(f"following {feed.url}; `python -m rag feeds refresh` fetches its articles")
         return 0
     if args.feeds_command == "remove":

@@ -37,6 +37,7 @@ from rag.url_safety import canonical_url, split_url
 from rag.web_articles import fetch_article, undated_warning, url_doc_id
 
 if TYPE_CHECKING:
+    from rag.config import Settings
     from rag.fetch import Fetcher
     from rag.pipeline import Assistant
 
@@ -156,6 +157,20 @@ class FeedList:
             for feed in feeds:
                 if canonical_url(feed.url) == canonical_url(url):
                     change(feed)
+
+
+def follow(settings: Settings, url: str) -> Feed:
+    """Follow a feed: its address checked at once (a refused one is said now, not at the first
+    refresh), then added to Settings.feeds_file. Connects to nothing."""
+    from rag.fetch import Fetcher
+
+    split_url(url)
+    fetcher = Fetcher(settings)
+    try:
+        fetcher.check(url)
+    finally:
+        fetcher.close()
+    return FeedList(settings.feeds_file).add(url)
 
 
 @dataclass(frozen=True)

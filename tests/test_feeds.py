@@ -265,3 +265,38 @@ def test_the_feed_list_is_written_whole_and_read_back(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "data").iterdir() if p.suffix == ".tmp"] == []
     assert feeds.remove("https://news.example/feed") and not feeds.remove("https://news.example/feed")
     assert feeds.feeds() == []
+
+
+def test_a_refresh_goes_in_batches_and_an_interrupted_one_continues_where_it_stopped(
+    web_env: Settings, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ["a1", "a2", "a3", "a4"]
+    serve_articles(site, names)
+    feed = serve_feed(site, names, "v1")
+    settings = web_env.model_copy(update={"feed_batch_size": 2})
+    FeedList(settings.feeds_file).add(feed)
+    assistant = Assistant.from_settings(settings)
+    batches: list[int] = []
+    real = Assistant.ingest_documents
+
+    def interrupted(self: Assistant, documents: list[object], progress: object = None) -> object:
+        batches.append(len(documents))
+        if len(batches) == 2:
+            raise KeyboardInterrupt  # the process stopped during the second batch
+        return real(self, documents, progress)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Assistant, "ingest_documents", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        assistant.feed_refresher().refresh()
+    assert batches == [2, 2]
+    (state,) = FeedList(settings.feeds_file).feeds()
+    assert len(state.entries) == 2 and state.etag == "", "validators wait for a complete refresh"
+
+    monkeypatch.setattr(Assistant, "ingest_documents", real)
+    (report,) = assistant.feed_refresher().refresh()
+    assert report.ok and report.already_stored == 2 and len(report.fetched) == 2
+    assert site.conditional["/feed.xml"] == 0 and site.hits["/feed.xml"] == 2
+    assert {name: site.hits[f"/news/{name}.html"] for name in names} == {"a1": 1, "a2": 1, "a3": 2, "a4": 2}
+    assert len(assistant.documents()) == 4
+    (state,) = FeedList(settings.feeds_file).feeds()
+    assert state.etag == '"v1"' and len(state.entries) == 4 and state.last_error == ""
