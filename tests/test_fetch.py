@@ -15,7 +15,7 @@ import pytest
 from rag.config import Settings
 from rag.fetch import Fetcher, FetchError, decode_page, media_type
 from rag.url_safety import FetchRefused, address_problem, canonical_url, host_allowed, looks_like_url, split_url
-from rag.web_articles import ArticleError, chosen_canonical, fetch_article, url_doc_id
+from rag.web_articles import ArticleError, chosen_canonical, fetch_article, undated_warning, url_doc_id
 from tests.conftest import Route, Site
 
 ARTICLE = """<!doctype html><html><head><title>{title}</title>
@@ -308,7 +308,11 @@ def test_a_page_without_a_date_is_undated_never_the_fetch_day(tmp_path: Path, si
     page = article("No date here", "", "A report without any date in its metadata or its address at all.")
     url = site.serve("/undated", page.replace('<meta property="article:published_time" content="">', ""))
     fetcher, _ = fetcher_for(tmp_path, fetch_allow_hosts=("127.0.0.1",))
-    assert fetch_article(fetcher, url).published == ""
+    document = fetch_article(fetcher, url)
+    assert document.published == "" and document.date_warning == ""
+    assert undated_warning(document, url) == (
+        f"{url}: the page states no publication date; stored undated (date filters and 'as of' leave it out)"
+    )
 
 
 def test_the_connection_goes_to_the_checked_address_with_the_host_name_kept(tmp_path: Path, site: Site) -> None:
