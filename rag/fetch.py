@@ -146,9 +146,9 @@ class Fetcher:
     def close(self) -> None:
         self._client.close()
 
-    def checked(self, url: str) -> tuple[httpx.URL, IPAddress]:
-        """The URL and the address to connect to for it, once both are checked; FetchRefused
-        naming the URL otherwise (before any connection is made)."""
+    def checked(self, url: str) -> tuple[httpx.URL, list[IPAddress]]:
+        """The URL and the addresses to connect to for it (in the resolver's order), once all are
+        checked; FetchRefused naming the URL otherwise (before any connection is made)."""
         parts = split_url(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
@@ -161,7 +161,7 @@ class Fetcher:
                 problem = address_problem(address)
                 if problem:
                     raise refusal(url, host, address, problem)
-        return httpx.URL(url.strip()), addresses[0]
+        return httpx.URL(url.strip()), list(addresses)
 
     def check(self, url: str) -> None:
         """Raise FetchRefused (or FetchError for a host that does not resolve) for a URL that
@@ -186,8 +186,8 @@ class Fetcher:
         current = url.strip()
         extra = dict(headers or {})
         for _ in range(self.settings.fetch_max_redirects + 1):
-            target, address = self.checked(current)
-            response = self._send(url, target, address, extra, deadline)
+            target, addresses = self.checked(current)
+            response = self._send(url, target, addresses, extra, deadline)
             try:
                 location = response.headers.get("location")
                 if response.status_code in REDIRECTS and location:
@@ -204,9 +204,23 @@ class Fetcher:
         )
 
     def _send(
+        self, asked: str, target: httpx.URL, addresses: Sequence[IPAddress], headers: Mapping[str, str], deadline: float
+    ) -> httpx.Response:
+        """Open the request to the first checked address that accepts a connection, keeping the
+        host name for HTTP and TLS."""
+        refused: httpx.ConnectError | None = None
+        for address in addresses:
+            try:
+                return self._send_to(asked, target, address, headers, deadline)
+            except httpx.ConnectError as error:  # e.g. an IPv6 address this machine cannot reach
+                refused = error
+        raise FetchError(
+            asked, f"could not connect ({refused}); check the address, or try again later if the site is down"
+        )
+
+    def _send_to(
         self, asked: str, target: httpx.URL, address: IPAddress, headers: Mapping[str, str], deadline: float
     ) -> httpx.Response:
-        """Open the request to the checked address, keeping the host name for HTTP and TLS."""
         host_header = target.host if target.port is None else f"{target.host}:{target.port}"
         if ":" in target.host:  # an IPv6 literal
             host_header = f"[{target.host}]" + (f":{target.port}" if target.port else "")
@@ -221,6 +235,8 @@ class Fetcher:
             return self._client.send(request, stream=True)
         except httpx.TimeoutException:
             raise FetchError(asked, self._timeout_reason()) from None
+        except httpx.ConnectError:
+            raise
         except httpx.HTTPError as error:
             raise FetchError(
                 asked, f"could not be fetched ({type(error).__name__}: {error}); check the address and try again"

@@ -5,9 +5,15 @@ that shows a refused address is never connected to."""
 from __future__ import annotations
 
 import ipaddress
+import shutil
+import ssl
+import subprocess
+import threading
 import time
-from http.server import BaseHTTPRequestHandler
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,8 +39,8 @@ def article(title: str, date: str, body: str) -> str:
 class CountingTransport(httpx.HTTPTransport):
     """The real transport, remembering every request it was asked to send (the address it went to)."""
 
-    def __init__(self) -> None:
-        super().__init__(retries=0)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(retries=0, **options)
         self.sent: list[str] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -340,3 +346,66 @@ def test_the_connection_goes_to_the_checked_address_with_the_host_name_kept(tmp_
     assert lookups == ["news.invalid"]  # one lookup; httpx made none (it would have failed)
     assert seen_hosts == [f"news.invalid:{port}"]
     assert transport.sent == [f"http://127.0.0.1:{port}/host"]
+
+
+def test_each_checked_address_is_tried_in_turn_and_none_answering_is_said(tmp_path: Path, site: Site) -> None:
+    url = site.serve("/page", b"<p>ok</p>")
+    port = int(site.base.rsplit(":", 1)[1])
+    fetcher, transport = fetcher_for(tmp_path, fetch_allow_hosts=("news.invalid",))
+    # 127.0.0.2 is loopback too, but nothing listens there: the next checked address is used.
+    fetcher.resolver = lambda host, port: [ipaddress.ip_address("127.0.0.2"), ipaddress.ip_address("127.0.0.1")]
+    assert fetcher.get(f"http://news.invalid:{port}/page").body == b"<p>ok</p>"
+    assert transport.sent == [f"http://127.0.0.2:{port}/page", url]
+    fetcher.resolver = lambda host, port: [ipaddress.ip_address("127.0.0.2")]
+    with pytest.raises(FetchError, match=r"could not connect \(.*\); check the address"):
+        fetcher.get(f"http://news.invalid:{port}/page")
+
+
+@pytest.fixture
+def tls_site(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """An HTTPS server on 127.0.0.1 whose certificate (self-signed, made by openssl) names
+    news.invalid only; yields its port and the certificate to trust."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=news.invalid",
+         "-addext", "subjectAltName=DNS:news.invalid", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<p>over TLS</p>")
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], cert
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_https_goes_to_the_checked_address_and_checks_the_certificate_against_the_host_name(
+    tmp_path: Path, tls_site: tuple[int, Path]
+) -> None:
+    port, cert = tls_site
+    transport = CountingTransport(verify=ssl.create_default_context(cafile=str(cert)))
+    settings = Settings(store_dir=tmp_path / "store", fetch_allow_hosts=("news.invalid", "other.invalid"))
+    fetcher = Fetcher(settings, resolver=lambda host, port: [ipaddress.ip_address("127.0.0.1")], transport=transport)
+    assert fetcher.get(f"https://news.invalid:{port}/").body == b"<p>over TLS</p>"
+    assert transport.sent == [f"https://127.0.0.1:{port}/"]  # connected to the address, SNI news.invalid
+    with pytest.raises(FetchError, match="could not connect .*certificate is not valid for 'other.invalid'"):
+        fetcher.get(f"https://other.invalid:{port}/")  # the certificate does not name this host
