@@ -300,3 +300,16 @@ def test_a_refresh_goes_in_batches_and_an_interrupted_one_continues_where_it_sto
     assert len(assistant.documents()) == 4
     (state,) = FeedList(settings.feeds_file).feeds()
     assert state.etag == '"v1"' and len(state.entries) == 4 and state.last_error == ""
+
+
+def test_a_story_republished_at_another_address_joins_its_story(
+    web_env: Settings, site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = site.serve("/news/a3.html", article_page(*STORIES["a3"]))
+    copy = site.serve("/wire/a3.html", article_page(*STORIES["a3"]).replace("Loopback Herald", "Loopback Wire"))
+    assert main(["ingest", first, copy]) == 0
+    documents = stored(web_env)
+    assert len(documents) == 2
+    assert documents[first].story == documents[copy].story == documents[first].doc_id
+    assert main(["list"]) == 0
+    assert f"same story: {documents[first].doc_id}" in capsys.readouterr().out
