@@ -281,7 +281,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def _fallback(feed_url: str, feed_title: str, entry: Entry, key: str, reason: str) -> Document | None:
+def _fallback(feed_title: str, entry: Entry, key: str, reason: str) -> Document | None:
     """The entry's own text as a document, when it has enough of it."""
     if len(entry.text.split()) < MIN_HTML_WORDS:
         return None
@@ -366,9 +366,9 @@ class FeedRefresher:
         todo: list[tuple[Entry, str]] = []
         keys: set[str] = set()
         for entry in parsed.entries:
-            if not entry.link:
-                report.ingest.failed.append(
-                    FeedError(feed.url, f"its entry '{entry.title or '(untitled)'}' has no link and was skipped")
+            if not entry.link:  # nothing to fetch or key it by, now or later: said, and not retried
+                report.ingest.warnings.append(
+                    f"{feed.url}: its entry '{entry.title or '(untitled)'}' has no link and was skipped"
                 )
                 continue
             key = canonical_url(entry.link)
@@ -391,7 +391,7 @@ class FeedRefresher:
                 document = fetch_article(self.fetcher, entry.link)
                 report.fetched.append(entry.link)
             except LoadError as error:
-                document = _fallback(feed_url, feed_title, entry, key, error.reason)
+                document = _fallback(feed_title, entry, key, error.reason)
                 if document is None:
                     report.ingest.failed.append(error)
                     continue
@@ -402,9 +402,8 @@ class FeedRefresher:
             warning = undated_warning(document, entry.link)
             if warning:
                 report.ingest.warnings.append(warning)
-            if document.id in keys.values():
-                continue
-            documents.append(document)
+            if document.id not in keys.values():  # two links to one article: stored once
+                documents.append(document)
             keys[key] = document.id
         stored = self.assistant.ingest_documents(documents) if documents else IngestReport()
         _add_up(report.ingest, stored)

@@ -313,3 +313,21 @@ def test_a_story_republished_at_another_address_joins_its_story(
     assert documents[first].story == documents[copy].story == documents[first].doc_id
     assert main(["list"]) == 0
     assert f"same story: {documents[first].doc_id}" in capsys.readouterr().out
+
+
+def test_an_entry_without_a_link_is_skipped_with_a_warning_and_the_others_stored(
+    web_env: Settings, site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serve_articles(site, ["a1"])
+    body = rss(site, ["a1"]).replace(
+        "</channel>", "<item><title>Linkless note</title><description>x</description></item></channel>"
+    )
+    feed = site.serve("/feed.xml", body, content_type="application/rss+xml", etag='"v1"')
+    assert main(["feeds", "add", feed]) == 0
+    assert main(["feeds", "refresh"]) == 0
+    captured = capsys.readouterr()
+    assert "2 entries, 0 already stored, 1 pages fetched" in captured.out
+    assert f"warning: {feed}: its entry 'Linkless note' has no link and was skipped" in captured.err
+    assert len(stored(web_env)) == 1
+    assert main(["feeds", "refresh"]) == 0  # nothing to retry: the next refresh is a conditional GET
+    assert "HTTP 304" in capsys.readouterr().out
