@@ -185,8 +185,14 @@ class Fetcher:
         deadline = time.monotonic() + self.settings.fetch_deadline_seconds
         current = url.strip()
         extra = dict(headers or {})
-        for _ in range(self.settings.fetch_max_redirects + 1):
-            target, addresses = self.checked(current)
+        for hop in range(self.settings.fetch_max_redirects + 1):
+            try:
+                target, addresses = self.checked(current)
+            except LoadError as error:  # FetchRefused, or FetchError for a name that does not resolve
+                if hop == 0:
+                    raise
+                # Named by the URL asked for, and by the redirect that was refused.
+                raise type(error)(url, f"redirected to {current}, which was not fetched: {error.reason}") from None
             response = self._send(url, target, addresses, extra, deadline)
             try:
                 location = response.headers.get("location")
@@ -221,14 +227,15 @@ class Fetcher:
     def _send_to(
         self, asked: str, target: httpx.URL, address: IPAddress, headers: Mapping[str, str], deadline: float
     ) -> httpx.Response:
-        host_header = target.host if target.port is None else f"{target.host}:{target.port}"
-        if ":" in target.host:  # an IPv6 literal
-            host_header = f"[{target.host}]" + (f":{target.port}" if target.port else "")
+        host = target.raw_host.decode("ascii")  # an international name in its IDNA (xn--) form
+        host_header = f"[{host}]" if ":" in host else host  # an IPv6 literal in brackets
+        if target.port is not None:
+            host_header += f":{target.port}"
         request = self._client.build_request(
             "GET",
             target.copy_with(host=str(address)),
             headers={**headers, "Host": host_header},
-            extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
+            extensions={"sni_hostname": host} if target.scheme == "https" else {},
         )
         request.extensions["timeout"] = self._timeouts(deadline)
         try:
