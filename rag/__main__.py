@@ -133,26 +133,19 @@ def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     """Files and folders are synced as before; URLs are fetched (each refused, failed or stored
     one named). A URL refused by the address policy is refused before the store or model opens."""
-    from rag.loaders import LoadError
-    from rag.url_safety import looks_like_url, split_url
+    from rag.url_safety import looks_like_url
 
     urls = [arg for arg in args.paths if looks_like_url(arg)]
     paths = [Path(arg) for arg in args.paths if not looks_like_url(arg)]
     if urls and args.rebuild:
         print("error: --rebuild takes files and folders only; ingest the URLs after it", file=sys.stderr)
         return 2
-    refused: list[LoadError] = []
     if urls:
-        from rag.fetch import Fetcher
+        from rag.web_articles import refusals
 
-        checker = Fetcher(settings)
-        for url in urls:
-            try:
-                split_url(url)
-                checker.check(url)
-            except LoadError as error:
-                refused.append(error)
-        checker.close()
+        refused = refusals(settings, urls)
+    else:
+        refused = []
     for error in refused:
         print(f"error: {error}", file=sys.stderr)
     wanted = [url for url in urls if all(error.path != url.strip() for error in refused)]

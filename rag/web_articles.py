@@ -13,13 +13,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from rag.config import Settings
 from rag.fetch import HTML_TYPES, Fetcher
-from rag.ingest import IngestReport
 from rag.loaders import MIN_HTML_WORDS, LoadError, make_document, read_isolated, slugify
 from rag.types import Document
 from rag.url_safety import canonical_url
+
+if TYPE_CHECKING:
+    from rag.ingest import IngestReport
 
 ORIGIN_PAGE = "web page"
 
@@ -95,6 +99,22 @@ def undated_warning(document: Document, url: str) -> str:
     if document.published or document.date_warning:
         return ""
     return f"{url}: the page states no publication date; stored undated (date filters and 'as of' leave it out)"
+
+
+def refusals(settings: Settings, urls: Sequence[str]) -> list[LoadError]:
+    """The URLs that would be refused (their scheme, or an address of their host), each as its
+    error naming it; connects to nothing. Lets the CLI refuse before the store or model opens."""
+    checker = Fetcher(settings)
+    refused: list[LoadError] = []
+    try:
+        for url in urls:
+            try:
+                checker.check(url)
+            except LoadError as error:
+                refused.append(error)
+    finally:
+        checker.close()
+    return refused
 
 
 @dataclass
