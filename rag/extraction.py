@@ -79,11 +79,35 @@ def extract_web(data: bytes) -> dict[str, object]:
     from datetime import date
 
     url, _, html = data.decode("utf-8", errors="replace").partition("\n")
-    return extract_html(
+    result = extract_html(
         html,
         url=url,
         date_extraction_params={"original_date": True, "extensive_search": False, "max_date": date.today().isoformat()},
     )
+    result["canonical"] = declared_canonical(html, url)
+    return result
+
+
+def declared_canonical(html: str, url: str) -> str:
+    """The page's <link rel="canonical"> (else its og:url), made absolute against the URL it was
+    fetched from; '' when it declares none. (trafilatura's `url` also takes a <base href>, which
+    many pages of one site share, so it cannot key a document.)"""
+    from urllib.parse import urljoin
+
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    try:
+        tree = lxml_html.fromstring(html)
+    except (ValueError, etree.ParserError):
+        return ""
+    for link in tree.iter("link"):
+        if "canonical" in (link.get("rel") or "").lower().split() and (link.get("href") or "").strip():
+            return urljoin(url, str(link.get("href")).strip())
+    for meta in tree.iter("meta"):
+        if (meta.get("property") or "").lower() == "og:url" and (meta.get("content") or "").strip():
+            return urljoin(url, str(meta.get("content")).strip())
+    return ""
 
 
 _EXTRACTORS: dict[str, Callable[[bytes], dict[str, object]]] = {

@@ -52,9 +52,13 @@ def chosen_canonical(final_url: str, declared: str) -> str:
     """Pure: the page's own canonical URL (<link rel=canonical>, og:url) when it is http(s) on the
     same site as the address it was fetched from, else that address; normalised (canonical_url).
     A canonical on another site is not taken: a page could otherwise claim another outlet's
-    article and replace its document."""
+    article and replace its document; nor one that is the site's front page (a template's
+    mistake that would make every article one document)."""
     declared = declared.strip()
-    if urlsplit(declared).scheme.lower() in ("http", "https") and _same_site(declared, final_url):
+    parts = urlsplit(declared)
+    # A canonical pointing at the site's front page from an article is a misconfigured template.
+    front_page = parts.path in ("", "/") and urlsplit(final_url).path not in ("", "/")
+    if parts.scheme.lower() in ("http", "https") and _same_site(declared, final_url) and not front_page:
         return canonical_url(declared)
     return canonical_url(final_url)
 
@@ -72,7 +76,7 @@ def page_document(url: str, final_url: str, html: str, *, origin: str = ORIGIN_P
             "has no article text that could be extracted (a front page, a list of links, a video or a login "
             "page?); give the address of the article itself",
         )
-    canonical = chosen_canonical(final_url, str(page.get("url") or ""))
+    canonical = chosen_canonical(final_url, str(page.get("canonical") or ""))
     return make_document(
         doc_id=url_doc_id(canonical),
         text=text,

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from rag.config import Settings
+from rag.extraction import declared_canonical
 from rag.fetch import Fetcher, FetchError, decode_page, media_type
 from rag.url_safety import FetchRefused, address_problem, canonical_url, host_allowed, looks_like_url, split_url
 from rag.web_articles import ArticleError, chosen_canonical, fetch_article, undated_warning, url_doc_id
@@ -120,6 +121,16 @@ def test_a_canonical_link_is_taken_only_on_the_same_site() -> None:
     assert chosen_canonical(fetched, "https://example.com/2024/story") == "https://example.com/2024/story"
     assert chosen_canonical(fetched, "https://other.example.org/story") == "https://www.example.com/story"
     assert chosen_canonical(fetched, "javascript:x") == "https://www.example.com/story"
+    assert chosen_canonical(fetched, "https://www.example.com/") == "https://www.example.com/story"
+
+
+def test_the_canonical_link_is_read_from_the_page_not_its_base() -> None:
+    page = '<html><head><base href="https://example.com/"><link rel="Canonical" href="/news/a?x=1"></head></html>'
+    assert declared_canonical(page, "https://example.com/amp/a") == "https://example.com/news/a?x=1"
+    assert declared_canonical('<html><head><base href="/"></head></html>', "https://example.com/a") == ""
+    assert declared_canonical('<meta property="og:url" content="https://example.com/b">', "https://x/") == (
+        "https://example.com/b"
+    )
 
 
 def test_urls_are_told_from_paths() -> None:
