@@ -350,10 +350,15 @@ class FeedRefresher:
             if progress:
                 progress(min(first + self.batch_size, len(todo)), len(todo), feed.url)
 
+        current = {canonical_url(entry.link) for entry in parsed.entries if entry.link}
+
         def finished(state: Feed) -> None:
             state.title = parsed.title or state.title
             if report.ok:  # every entry in: the next refresh may ask "changed since?"
                 state.etag, state.last_modified = fetched.etag, fetched.last_modified
+                # Entries that left the feed are forgotten (the state stays the feed's size); one
+                # that comes back is found stored by its URL.
+                state.entries = {key: seen for key, seen in state.entries.items() if key in current}
             failures = "; ".join(str(error) for error in report.ingest.failed)
             _ended(state, f"{len(report.ingest.failed)} entries failed: {failures}"[:1000] if failures else "")
 
@@ -361,25 +366,31 @@ class FeedRefresher:
         return report
 
     def _new_entries(self, feed: Feed, parsed: ParsedFeed, report: FeedReport) -> list[tuple[Entry, str]]:
-        """(entry, its canonical URL) of the entries to fetch: not stored yet, or updated since."""
-        stored = self.assistant.store.stored_origins([seen["doc_id"] for seen in feed.entries.values()])
-        todo: list[tuple[Entry, str]] = []
-        keys: set[str] = set()
+        """(entry, its canonical URL) of the entries to fetch: those not stored yet, or updated
+        since. An entry this feed has not seen whose URL is stored already (another feed's, or
+        `ingest URL`'s) is not fetched again either: it is remembered as it is."""
+        keyed: dict[str, Entry] = {}
         for entry in parsed.entries:
             if not entry.link:  # nothing to fetch or key it by, now or later: said, and not retried
                 report.ingest.warnings.append(
                     f"{feed.url}: its entry '{entry.title or '(untitled)'}' has no link and was skipped"
                 )
                 continue
-            key = canonical_url(entry.link)
-            if key in keys:
-                continue
-            keys.add(key)
+            keyed.setdefault(canonical_url(entry.link), entry)
+        expected = {key: feed.entries.get(key, {}).get("doc_id") or url_doc_id(key) for key in keyed}
+        stored = self.assistant.store.stored_origins(list(expected.values()))
+        todo: list[tuple[Entry, str]] = []
+        adopted: dict[str, dict[str, str]] = {}
+        for key, entry in keyed.items():
             seen = feed.entries.get(key)
-            if seen and seen.get("updated", "") == entry.updated and seen.get("doc_id") in stored:
+            if expected[key] in stored and (seen is None or seen.get("updated", "") == entry.updated):
                 report.already_stored += 1
+                if seen is None:
+                    adopted[key] = {"doc_id": expected[key], "updated": entry.updated}
                 continue
             todo.append((entry, key))
+        if adopted:
+            self.feeds.update(feed.url, lambda state: state.entries.update(adopted))
         return todo
 
     def _batch(self, feed_url: str, feed_title: str, batch: Sequence[tuple[Entry, str]], report: FeedReport) -> None:

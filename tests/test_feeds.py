@@ -331,3 +331,21 @@ def test_an_entry_without_a_link_is_skipped_with_a_warning_and_the_others_stored
     assert len(stored(web_env)) == 1
     assert main(["feeds", "refresh"]) == 0  # nothing to retry: the next refresh is a conditional GET
     assert "HTTP 304" in capsys.readouterr().out
+
+
+def test_an_article_already_stored_by_url_is_not_fetched_again_by_a_feed(
+    web_env: Settings, site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serve_articles(site, ["a1", "a2"])
+    assert main(["ingest", site.url("/news/a1.html")]) == 0
+    feed = serve_feed(site, ["a1", "a2"], "v1")
+    assert main(["feeds", "add", feed]) == 0 and main(["feeds", "refresh"]) == 0
+    assert "2 entries, 1 already stored, 1 pages fetched" in capsys.readouterr().out
+    assert site.hits["/news/a1.html"] == 1 and site.hits["/news/a2.html"] == 1
+    serve_feed(site, ["a2"], "v2")  # a1 leaves the feed: its state is forgotten, its document stays
+    assert main(["feeds", "refresh"]) == 0
+    (state,) = FeedList(web_env.feeds_file).feeds()
+    assert list(state.entries) == [site.url("/news/a2.html")] and len(stored(web_env)) == 2
+    serve_feed(site, ["a1", "a2"], "v3")  # and when it comes back, it is found stored by its URL
+    assert main(["feeds", "refresh"]) == 0
+    assert site.hits["/news/a1.html"] == 1 and page_hits(site) == 2
