@@ -204,12 +204,13 @@ def _feeds(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _refresh(urls: Sequence[str], settings: Settings) -> int:
+    from rag.feeds import FeedList
     from rag.pipeline import Assistant
 
-    refresher = Assistant.from_settings(settings).feed_refresher()
-    if not urls and not refresher.feeds.feeds():
+    if not urls and not FeedList(settings.feeds_file).feeds():  # said before the store and model open
         print("no feeds are followed yet; add one with `python -m rag feeds add URL`", file=sys.stderr)
         return 1
+    refresher = Assistant.from_settings(settings).feed_refresher()
     from tqdm import tqdm
 
     with tqdm(total=0, unit="entry", desc="feeds", file=sys.stderr, disable=None) as bar:

@@ -349,3 +349,26 @@ def test_an_article_already_stored_by_url_is_not_fetched_again_by_a_feed(
     serve_feed(site, ["a1", "a2"], "v3")  # and when it comes back, it is found stored by its URL
     assert main(["feeds", "refresh"]) == 0
     assert site.hits["/news/a1.html"] == 1 and page_hits(site) == 2
+
+
+def test_feed_commands_refuse_and_explain_without_touching_the_list(
+    web_env: Settings, site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["feeds", "refresh"]) == 1
+    assert "no feeds are followed yet; add one with `python -m rag feeds add URL`" in capsys.readouterr().err
+    assert not web_env.store_dir.exists(), "said before the store was opened"
+    assert main(["feeds", "add", "http://169.254.169.254/feed.xml"]) == 2
+    assert "refused: 169.254.169.254 is a cloud metadata address" in capsys.readouterr().err
+    assert main(["feeds", "add", "file:///etc/passwd"]) == 2
+    assert "'file:' is not fetched" in capsys.readouterr().err
+    feed = site.url("/feed.xml")
+    assert main(["feeds", "add", feed]) == 0
+    assert main(["feeds", "add", feed + "#again"]) == 2
+    assert "this feed is followed already" in capsys.readouterr().err
+    assert main(["feeds", "refresh", site.url("/other.xml")]) == 2
+    assert "this feed is not followed; add it first" in capsys.readouterr().err
+    assert main(["feeds", "remove", site.url("/other.xml")]) == 1
+    assert [state.url for state in FeedList(web_env.feeds_file).feeds()] == [feed]
+    assert main(["feeds", "remove", feed]) == 0
+    assert "its articles stay stored" in capsys.readouterr().out
+    assert FeedList(web_env.feeds_file).feeds() == [] and site.total() == 0
