@@ -22,7 +22,7 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 ALLOWED_SCHEMES = ("http", "https")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Instance metadata services: AWS/GCP/Azure/OpenStack (169.254.169.254), AWS over IPv6
-# (fd00:ec2::254), Alibaba Cloud (100.100.100.200), Oracle Cloud's second one (192.0.0.192).
+# (fd00:ec2::254), Alibaba Cloud (100.100.100.200), and 192.0.0.192 (listed for Oracle Cloud).
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")
 )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from rag.config import Settings
-from rag.fetch import HTML_TYPES, Fetcher
+from rag.fetch import HTML_TYPES, Fetcher, decode_page
 from rag.loaders import MIN_HTML_WORDS, LoadError, make_document, read_isolated, slugify
 from rag.types import Document
 from rag.url_safety import canonical_url
@@ -92,8 +92,6 @@ def page_document(url: str, final_url: str, html: str, *, origin: str = ORIGIN_P
 def fetch_article(fetcher: Fetcher, url: str) -> Document:
     """Fetch the page at `url` and extract its article; FetchRefused, FetchError or ArticleError
     (each a LoadError naming the URL) when it cannot be had."""
-    from rag.fetch import decode_page
-
     fetched = fetcher.get(url, accept=HTML_TYPES)
     return page_document(url, fetched.final_url, decode_page(fetched.body, fetched.charset))
 
