@@ -17,6 +17,7 @@ import streamlit as st
 
 from rag.chat_answers import render_answer
 from rag.chat_conversations import conversation_log, current_messages, render_conversations, save_turn
+from rag.chat_sources import render_web_sources
 from rag.citations import escape_markdown
 from rag.config import Settings
 from rag.errors import CitelineError, InputError
@@ -97,7 +98,7 @@ def render_filters(documents: list[StoredDocument], settings: Settings) -> Searc
 def render_sidebar(
     assistant: Assistant, worker: IngestWorker, settings: Settings, startup_failures: list[str]
 ) -> SearchFilter:
-    """The corpus, uploads and the search filters; returns the filters."""
+    """The corpus, uploads, articles and feeds from the web, and the search filters; returns the filters."""
     documents = assistant.documents()
     with st.sidebar:
         where = render_filters(documents, settings)
@@ -125,6 +126,7 @@ def render_sidebar(
         jobs = [job for job in map(worker.job, st.session_state.get("ingest_jobs", [])) if job is not None]
         watching = any(job.active for job in jobs)
         st.fragment(run_every=1.0 if watching else None)(render_jobs)(worker, [job.id for job in jobs], watching)
+        render_web_sources(assistant, settings)
     return where
 
 

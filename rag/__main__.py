@@ -1,4 +1,4 @@
-"""Command line: `python -m rag ingest|import|ask|chat|doctor|list|remove`. Thin: parsing and printing only."""
+"""Command line: `python -m rag ingest|import|feeds|ask|chat|doctor|list|remove|serve`. Thin: parsing, printing."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from rag.errors import CitelineError
 from rag.store_records import copies_by_story
 
 if TYPE_CHECKING:
+    from rag.ingest import IngestReport
     from rag.pipeline import Assistant
     from rag.types import Answer
 
@@ -25,9 +26,22 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rag", description="Citeline: cited answers over your articles.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    ingest = commands.add_parser("ingest", help="add, update and sync files or folders (default: the corpus folder)")
-    ingest.add_argument("paths", nargs="*", type=Path, help="files or folders; folders are synced")
+    ingest = commands.add_parser(
+        "ingest", help="add, update and sync files or folders (default: the corpus folder), or web pages by URL"
+    )
+    ingest.add_argument(
+        "paths", nargs="*", help="files or folders (folders are synced), or http(s):// addresses of articles"
+    )
     ingest.add_argument("--rebuild", action="store_true", help="drop the store and embed everything again")
+
+    feeds = commands.add_parser("feeds", help="follow RSS/Atom feeds: add, list, remove, refresh")
+    feed_commands = feeds.add_subparsers(dest="feeds_command", required=True)
+    feed_commands.add_parser("add", help="follow a feed (then `feeds refresh` fetches it)").add_argument("url")
+    feed_commands.add_parser("list", help="the followed feeds, with their last refresh")
+    feed_commands.add_parser("remove", help="stop following a feed (its stored articles stay)").add_argument("url")
+    feed_commands.add_parser(
+        "refresh", help="fetch what is new in every followed feed (or in those given); incremental and resumable"
+    ).add_argument("urls", nargs="*", metavar="url")
 
     bulk = commands.add_parser(
         "import", help="add the articles of a .jsonl file (id, title, url, published, source, text); resumable"
@@ -117,15 +131,104 @@ def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    """Files and folders are synced as before; URLs are fetched (each refused, failed or stored
+    one named). A URL refused by the address policy is refused before the store or model opens."""
+    from rag.url_safety import looks_like_url
+
+    urls = [arg for arg in args.paths if looks_like_url(arg)]
+    paths = [Path(arg) for arg in args.paths if not looks_like_url(arg)]
+    if urls and args.rebuild:
+        print("error: --rebuild takes files and folders only; ingest the URLs after it", file=sys.stderr)
+        return 2
+    if urls:
+        from rag.web_articles import refusals
+
+        refused = refusals(settings, urls)
+    else:
+        refused = []
+    for error in refused:
+        print(f"error: {error}", file=sys.stderr)
+    wanted = [url for url in urls if all(error.path != url.strip() for error in refused)]
+    if refused and not wanted and not paths:
+        return 2
     from rag.pipeline import Assistant
 
     assistant = Assistant.from_settings(settings)
-    with _progress_bar("embedding") as progress:
-        report = assistant.ingest(args.paths or None, rebuild=args.rebuild, progress=progress)
-    print(report.summary())
+    failed = len(refused)
+    if paths or not urls:
+        with _progress_bar("embedding") as progress:
+            report = assistant.ingest(paths or None, rebuild=args.rebuild, progress=progress)
+        _print_report(report)
+        failed += len(report.failed)
+    if wanted:
+        with _progress_bar("embedding") as progress:
+            report = assistant.ingest_urls(wanted, progress=progress)
+        _print_report(report, f"{len(wanted)} URLs: ")
+        failed += len(report.failed)
+    return 1 if failed else 0
+
+
+def _print_report(report: IngestReport, prefix: str = "") -> None:
+    print(f"{prefix}{report.summary()}")
+    for warning in report.warnings:
+        print(f"  warning: {warning}", file=sys.stderr)
     for error in report.failed:
         print(f"  failed: {error}", file=sys.stderr)
-    return 1 if report.failed else 0
+
+
+def _feeds(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.feeds import FeedList, follow
+
+    feeds = FeedList(settings.feeds_file)
+    if args.feeds_command == "add":
+        feed = follow(settings, args.url)
+        print(f"following {feed.url}; `python -m rag feeds refresh` fetches its articles")
+        return 0
+    if args.feeds_command == "remove":
+        if not feeds.remove(args.url):
+            print(
+                f"error: {args.url}: this feed is not followed; `python -m rag feeds list` shows them", file=sys.stderr
+            )
+            return 1
+        print(f"no longer following {args.url}; its articles stay stored (`python -m rag remove ID` removes one)")
+        return 0
+    if args.feeds_command == "list":
+        followed = feeds.feeds()
+        for feed in followed:
+            refreshed = feed.last_refresh or "never refreshed"
+            problem = f"\tlast error: {feed.last_error}" if feed.last_error else ""
+            print(f"{feed.url}\t{feed.title or '-'}\t{refreshed}\t{len(feed.entries)} entries stored{problem}")
+        print(f"{len(followed)} feeds", file=sys.stderr)
+        return 0
+    return _refresh(args.urls, settings)
+
+
+def _refresh(urls: Sequence[str], settings: Settings) -> int:
+    from rag.feeds import FeedList
+    from rag.pipeline import Assistant
+
+    if not urls and not FeedList(settings.feeds_file).feeds():  # said before the store and model open
+        print("no feeds are followed yet; add one with `python -m rag feeds add URL`", file=sys.stderr)
+        return 1
+    refresher = Assistant.from_settings(settings).feed_refresher()
+    from tqdm import tqdm
+
+    with tqdm(total=0, unit="entry", desc="feeds", file=sys.stderr, disable=None) as bar:
+
+        def progress(done: int, total: int, url: str) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        reports = refresher.refresh(urls, progress)
+    for report in reports:
+        print(report.summary(), file=sys.stdout if not report.error else sys.stderr)
+        for line in report.from_feed:
+            print(f"  from the feed: {line}", file=sys.stderr)
+        for warning in report.ingest.warnings:
+            print(f"  warning: {warning}", file=sys.stderr)
+        for error in report.ingest.failed:
+            print(f"  failed: {error}", file=sys.stderr)
+    return 0 if all(report.ok for report in reports) else 1
 
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
@@ -298,6 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ingest(args, settings)
         if args.command == "import":
             return _import(args, settings)
+        if args.command == "feeds":
+            return _feeds(args, settings)
         if args.command == "ask":
             return _ask(args, settings)
         if args.command == "chat":

@@ -198,10 +198,40 @@ class Settings(BaseSettings):
         4000, ge=100, description="Longest question accepted; a longer one is refused at once with a message."
     )
     upload_max_bytes: int = Field(10_000_000, ge=1, description="Largest file the chat accepts as an upload.")
+    fetch_allow_hosts: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Hosts (names or IP addresses, JSON list) that pages and feeds may be fetched from although they "
+            "are loopback, private or otherwise non-public, e.g. an intranet or a test server on 127.0.0.1. "
+            "Empty: only public addresses."
+        ),
+    )
+    fetch_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long a fetch waits to connect, and for each piece of the answer."
+    )
+    fetch_deadline_seconds: float = Field(
+        30.0, gt=0, description="Longest a whole fetch (redirects and download) may take before it is cut off."
+    )
+    fetch_max_bytes: int = Field(
+        5_000_000, ge=1, description="Largest page or feed downloaded; a longer download is stopped there."
+    )
+    fetch_max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed per fetch, each one checked.")
+    feed_batch_size: int = Field(
+        50,
+        ge=1,
+        description="Feed entries fetched and stored per batch; the refresh's progress is saved after each batch.",
+    )
+    feeds_path: Path | None = Field(
+        None, description="JSON file of the followed feeds and their refresh state. Empty: feeds.json in store_dir."
+    )
 
     @property
     def conversations_file(self) -> Path:
         return self.conversations_path or self.store_dir / "conversations.sqlite3"
+
+    @property
+    def feeds_file(self) -> Path:
+        return self.feeds_path or self.store_dir / "feeds.json"
 
     def search_filter(self) -> SearchFilter:
         """The filter every search applies unless the caller gives another."""

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-KINDS = ("pdf", "html")
+KINDS = ("pdf", "html", "web")
 
 
 def extract_pdf(data: bytes) -> dict[str, object]:
@@ -50,14 +50,14 @@ def extract_pdf(data: bytes) -> dict[str, object]:
 HTML_FIELDS = ("text", "title", "sitename", "hostname", "author", "url", "date")  # what the loader uses
 
 
-def extract_html(data: bytes) -> dict[str, object]:
+def extract_html(data: bytes | str, **options: Any) -> dict[str, object]:
     """{"pages": [text], "title", "sitename", "hostname", "author", "url", "date"} for one page
     (an empty text when trafilatura finds no article), or {"error": ...}."""
     import trafilatura
 
     try:
         extracted = trafilatura.bare_extraction(
-            data, with_metadata=True, include_comments=False, include_tables=True, include_images=False
+            data, with_metadata=True, include_comments=False, include_tables=True, include_images=False, **options
         )
     except MemoryError:
         raise
@@ -71,7 +71,50 @@ def extract_html(data: bytes) -> dict[str, object]:
     return result
 
 
-_EXTRACTORS: dict[str, Callable[[bytes], dict[str, object]]] = {"pdf": extract_pdf, "html": extract_html}
+def extract_web(data: bytes) -> dict[str, object]:
+    """As extract_html, for a page fetched from the web (rag/web_articles.py): the input is the
+    page already decoded (rag.fetch.decode_page) and sent as UTF-8, its first line the URL it was
+    fetched from; the date comes from the page's own metadata only (htmldate without its
+    extensive search of the text, which could take any date printed on the page)."""
+    from datetime import date
+
+    url, _, html = data.decode("utf-8", errors="replace").partition("\n")
+    result = extract_html(
+        html,
+        url=url,
+        date_extraction_params={"original_date": True, "extensive_search": False, "max_date": date.today().isoformat()},
+    )
+    result["canonical"] = declared_canonical(html, url)
+    return result
+
+
+def declared_canonical(html: str, url: str) -> str:
+    """The page's <link rel="canonical"> (else its og:url), made absolute against the URL it was
+    fetched from; '' when it declares none. (trafilatura's `url` also takes a <base href>, which
+    many pages of one site share, so it cannot key a document.)"""
+    from urllib.parse import urljoin
+
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    try:
+        tree = lxml_html.fromstring(html)
+    except (ValueError, etree.ParserError):
+        return ""
+    for link in tree.iter("link"):
+        if "canonical" in (link.get("rel") or "").lower().split() and (link.get("href") or "").strip():
+            return urljoin(url, str(link.get("href")).strip())
+    for meta in tree.iter("meta"):
+        if (meta.get("property") or "").lower() == "og:url" and (meta.get("content") or "").strip():
+            return urljoin(url, str(meta.get("content")).strip())
+    return ""
+
+
+_EXTRACTORS: dict[str, Callable[[bytes], dict[str, object]]] = {
+    "pdf": extract_pdf,
+    "html": extract_html,
+    "web": extract_web,
+}
 MAX_CHARS = 20_000_000  # more text than this from one file is cut (a bomb of text, not an article)
 
 

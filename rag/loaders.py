@@ -53,6 +53,7 @@ def make_document(
     published: object = "",
     path: str = "",
     where: str = "",
+    origin: str = "",
 ) -> Document:
     """Build a Document with normalised fields and its content hash. `published` becomes
     YYYY-MM-DD (rag.dates.read_date); when it was written otherwise the original is kept in
@@ -75,6 +76,7 @@ def make_document(
         content_hash=content_hash(text, title, source, url, published_text),
         published_as_written=written[:MAX_WRITTEN_DATE_CHARS] if written != published_text else "",
         date_warning=warning or "",
+        origin=origin,
     )
 
 
@@ -130,10 +132,10 @@ def _load_markdown(path: Path, data: bytes) -> Document:
 
 EXTRACTION_TIMEOUT_SECONDS = 60.0  # a PDF or HTML page that takes longer to read is refused
 EXTRACTION_MEMORY_BYTES = 2 * 1024**3  # address space allowed to the process that reads one PDF or page
-_KIND_NAMES = {"pdf": "PDF", "html": "page"}
+_KIND_NAMES = {"pdf": "PDF", "html": "page", "web": "page"}
 
 
-def _read_isolated(kind: str, path: Path, data: bytes) -> dict[str, object]:
+def read_isolated(kind: str, path: Path | str, data: bytes) -> dict[str, object]:
     """rag.extraction's result for the file (kind "pdf" or "html"), read in a child process that
     is stopped after EXTRACTION_TIMEOUT_SECONDS or when it needs more than EXTRACTION_MEMORY_BYTES."""
     import subprocess
@@ -175,7 +177,7 @@ def _read_isolated(kind: str, path: Path, data: bytes) -> dict[str, object]:
 
 
 def _load_html(path: Path, data: bytes) -> Document:
-    page = _read_isolated("html", path, data)
+    page = read_isolated("html", path, data)
     if page.get("error"):
         raise LoadError(path, f"could not be read as HTML ({page['error']}); the file may be damaged or incomplete")
     text = "".join(str(part) for part in page.get("pages", []))  # type: ignore[attr-defined]
@@ -196,7 +198,7 @@ def _load_html(path: Path, data: bytes) -> Document:
 def _load_pdf(path: Path, data: bytes) -> Document:
     if not data.lstrip().startswith(b"%PDF"):
         raise LoadError(path, "is not a PDF (it has no %PDF header); check the file or its extension")
-    result = _read_isolated("pdf", path, data)
+    result = read_isolated("pdf", path, data)
     if result.get("error") == "encrypted":
         raise LoadError(path, "is an encrypted PDF; save an unencrypted copy and add that")
     if result.get("error"):

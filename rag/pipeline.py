@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.answering import ExtractiveAnswerer
 from rag.citations import short_answer_date, strip_invalid_markers
@@ -29,6 +30,10 @@ from rag.store import ChunkStore
 from rag.store_records import StoredDocument, document_sources
 from rag.timeline import is_timeline_question, timeline_answer
 from rag.types import Answer, Document, Passage, SearchFilter, Turn
+
+if TYPE_CHECKING:
+    from rag.feeds import FeedRefresher
+    from rag.fetch import Fetcher
 
 __all__ = ["Assistant", "IngestProgress", "IngestReport", "build_retriever"]
 
@@ -114,6 +119,33 @@ class Assistant:
     def ingest_documents(self, documents: Sequence[Document], progress: IngestProgress | None = None) -> IngestReport:
         """Store already-built Documents (for datasets that are not files), skipping unchanged ones."""
         return self.ingestor.ingest_documents(documents, progress)
+
+    def ingest_urls(
+        self, urls: Sequence[str], fetcher: Fetcher | None = None, progress: IngestProgress | None = None
+    ) -> IngestReport:
+        """Fetch each URL's article (rag.fetch, rag.web_articles) and store it keyed by its canonical
+        URL, replacing the stored one when it changed. A URL that is refused, fails or holds no
+        article is reported in `failed`, naming it; it never stops the others."""
+        from rag.fetch import Fetcher
+        from rag.web_articles import fetch_articles, merged
+
+        own = fetcher is None
+        fetcher = fetcher or Fetcher(self.settings)
+        try:
+            fetched = fetch_articles(fetcher, urls)
+        finally:
+            if own:
+                fetcher.close()
+        return merged(fetched, self.ingest_documents(fetched.documents, progress))
+
+    def feed_refresher(self, fetcher: Fetcher | None = None) -> FeedRefresher:
+        """Refreshes the followed feeds (Settings.feeds_file) into this store; see rag/feeds.py."""
+        from rag.feeds import FeedList, FeedRefresher
+        from rag.fetch import Fetcher
+
+        return FeedRefresher(
+            self, fetcher or Fetcher(self.settings), FeedList(self.settings.feeds_file), self.settings.feed_batch_size
+        )
 
     def import_articles(self, path: Path, progress: IngestProgress | None = None) -> IngestReport:
         """Store the articles of a .jsonl file; see Ingestor.import_articles."""

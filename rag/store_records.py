@@ -68,8 +68,10 @@ def published_day(published: str) -> int:
 
 def chunk_metadata(document: Document, chunk: Chunk, chunks: int, story: str, signature: str) -> dict[str, str | int]:
     signed = {"minhash": signature} if signature and chunk.index == 0 else {}  # one copy per document
+    fetched = {"origin": document.origin} if document.origin else {}  # files and imports keep their old shape
     return {
         **signed,
+        **fetched,
         "story": story or document.id,
         "doc_id": chunk.doc_id,
         "doc_hash": document.content_hash,

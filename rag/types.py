@@ -20,6 +20,9 @@ class Document:
     content_hash: str = ""  # sha256 of text and metadata; decides whether re-ingest is needed
     published_as_written: str = ""  # the file's own `published` value when it was not YYYY-MM-DD
     date_warning: str = ""  # why `published` is empty though the file gave a value (names the file)
+    # where the text came from when it was fetched: "web page", or "feed entry (...)" when the page
+    # could not be fetched and the feed's own text was stored instead ('' for files and imports)
+    origin: str = ""
 
 
 @dataclass(frozen=True)

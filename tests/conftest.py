@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,3 +89,100 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+@dataclass
+class Route:
+    """What the test site answers for one path: a fixed response (with a 304 for a conditional
+    GET that names its ETag or Last-Modified), or `handler` writing the response itself."""
+
+    body: bytes = b""
+    content_type: str = "text/html; charset=utf-8"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str = ""
+    last_modified: str = ""
+    handler: Callable[[BaseHTTPRequestHandler], None] | None = None
+
+
+@dataclass
+class Site:
+    """A real HTTP server on a free 127.0.0.1 port (http.server in a thread) that counts the
+    requests per path, and which of them were conditional."""
+
+    base: str = ""
+    routes: dict[str, Route] = field(default_factory=dict)
+    hits: Counter[str] = field(default_factory=Counter)
+    conditional: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}"
+
+    def serve(self, path: str, body: bytes | str = b"", **route: Any) -> str:
+        """Answer GET `path` with this body (str is sent as UTF-8); returns its URL."""
+        self.routes[path] = Route(body.encode() if isinstance(body, str) else body, **route)
+        return self.url(path)
+
+    def total(self) -> int:
+        return sum(self.hits.values())
+
+
+class _SiteHandler(BaseHTTPRequestHandler):
+    site: Site
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        """Quiet: pytest shows the failures."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        site = self.site
+        path = self.path.split("?", 1)[0]
+        with site.lock:
+            site.hits[path] += 1
+            route = site.routes.get(path)
+        if route is None:
+            self.send_error(404, "Not Found")
+            return
+        if route.handler is not None:
+            route.handler(self)
+            return
+        if route.etag or route.last_modified:
+            asked_etag = self.headers.get("If-None-Match")
+            asked_since = self.headers.get("If-Modified-Since")
+            if asked_etag or asked_since:
+                with site.lock:
+                    site.conditional[path] += 1
+            if (route.etag and asked_etag == route.etag) or (
+                not route.etag and route.last_modified and asked_since == route.last_modified
+            ):
+                self.send_response(304)
+                self.end_headers()
+                return
+        self.send_response(route.status)
+        self.send_header("Content-Type", route.content_type)
+        self.send_header("Content-Length", str(len(route.body)))
+        if route.etag:
+            self.send_header("ETag", route.etag)
+        if route.last_modified:
+            self.send_header("Last-Modified", route.last_modified)
+        for name, value in route.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(route.body)
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    """A test web site on 127.0.0.1 (fetching from it needs CITELINE_FETCH_ALLOW_HOSTS)."""
+    served = Site()
+    handler = type("Handler", (_SiteHandler,), {"site": served})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    served.base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, name="test-site", daemon=True)
+    thread.start()
+    try:
+        yield served
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from rag.config import Settings
+from tests.conftest import Site
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -318,3 +319,64 @@ def test_an_unusable_conversations_file_is_said_and_the_chat_still_answers(
     at.chat_input[0].set_value("How many troops did NIS report?").run()
     assert not at.exception and "1,500" in " ".join(md.value for md in assistant_messages(at)[0].markdown)
     assert broken.read_text() == "not a database"
+
+
+@pytest.fixture
+def web_app(settings: Settings, site: Site, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """The chat over the shipped corpus, allowed to fetch from the test site on 127.0.0.1."""
+    monkeypatch.setenv("CITELINE_FETCH_ALLOW_HOSTS", '["127.0.0.1"]')
+    monkeypatch.setenv("CITELINE_STORE_DIR", str(settings.store_dir))
+    monkeypatch.setenv("CITELINE_CORPUS_DIR", str(settings.corpus_dir))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _web_page(title: str, published: str, lead: str) -> str:
+    return (
+        f"<html><head><title>{title}</title><meta property='article:published_time' content='{published}'></head>"
+        f"<body><article><h1>{title}</h1><p>{lead}, officials said on Monday in the capital.</p>"
+        "<p>The figures are to be published again in a detailed report next month.</p></article></body></html>"
+    )
+
+
+def test_an_article_is_added_by_url_from_the_sidebar_and_a_refused_one_is_said(web_app: AppTest, site: Site) -> None:
+    url = site.serve("/story.html", _web_page("Grain deal signed", "2024-11-20", "Ships carried 40 tonnes of grain"))
+    web_app.sidebar.text_input(key="add_url_text").set_value(url)
+    web_app.sidebar.button(key="add_url").click().run()
+    assert not web_app.exception
+    assert any(f"{url}: 1 documents embedded" in plain(s.value) for s in web_app.sidebar.success)
+    assert {m.label: m.value for m in web_app.sidebar.metric}["Documents"] == "5"
+    web_app.sidebar.text_input(key="add_url_text").set_value("http://169.254.169.254/latest/meta-data/")
+    web_app.sidebar.button(key="add_url").click().run()
+    errors = [plain(e.value) for e in web_app.sidebar.error]
+    assert any("169.254.169.254 is a cloud metadata address" in e for e in errors), errors
+    assert {m.label: m.value for m in web_app.sidebar.metric}["Documents"] == "5"
+
+
+def test_a_feed_is_followed_listed_and_refreshed_from_the_sidebar(web_app: AppTest, site: Site) -> None:
+    page = site.serve("/grain.html", _web_page("Grain deal signed", "2024-11-20", "Ships carried 40 tonnes of grain"))
+    feed = site.serve(
+        "/feed.xml",
+        f"<rss version='2.0'><channel><title>Test Wire</title><item><title>Grain deal signed</title><link>{page}</link>"
+        "</item></channel></rss>",
+        content_type="application/rss+xml",
+        etag='"v1"',
+    )
+    web_app.sidebar.text_input(key="feed_url_text").set_value(feed)
+    web_app.sidebar.button(key="add_feed").click().run()
+    assert not web_app.exception
+    listed = " ".join(plain(md.value) for md in web_app.sidebar.markdown)
+    assert feed in listed and "last refresh: never" in listed
+    web_app.sidebar.button(key="refresh_feeds").click().run()
+    assert not web_app.exception
+    assert any(f"{feed}: 1 documents embedded" in plain(s.value) for s in web_app.sidebar.success)
+    listed = " ".join(plain(md.value) for md in web_app.sidebar.markdown)
+    assert "Test Wire" in listed and "last refresh: never" not in listed
+    assert {m.label: m.value for m in web_app.sidebar.metric}["Documents"] == "5"
+    web_app.chat_input[0].set_value("How many tonnes of grain did the ships carry?").run()
+    answer = assistant_messages(web_app)[0]
+    assert "40 tonnes" in " ".join(md.value for md in answer.markdown)
+    assert source_headings(answer)[0].startswith("**[1] Grain deal signed**")
+    assert f"[Open the original]({page})" in [md.value for md in passages(answer)[0].markdown]
