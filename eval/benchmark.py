@@ -4,7 +4,8 @@ It indexes the first --docs articles of a dataset's corpus.jsonl (reused between
 eval indexes), then measures, in one process:
 
 - retrieval latency per question for hybrid (learned fusion and reciprocal rank fusion), dense
-  and BM25 retrieval, query embedding included (the query-vector cache is emptied before each mode);
+  and BM25 retrieval, query embedding included (the query vectors and chunks kept in memory are
+  dropped before each mode, so no mode starts with what the one before read);
 - adding one unseen article: the time to embed its chunks alone, then the time of the whole
   `ingest_documents` call (embedding, Chroma, the BM25 index); the difference is what adding
   costs beyond embedding. The article is removed again afterwards.
@@ -87,6 +88,7 @@ def time_retrieval(assistant: Any, questions: Sequence[str]) -> dict[str, dict[s
         assistant.embedder.forget_queries()
         retriever.retrieve("warm up")  # first-call costs (Chroma's segment load) are not per-query costs
         assistant.embedder.forget_queries()
+        assistant.store.forget_chunks()  # each mode starts with none kept from the one before
         results[mode] = _milliseconds([_timed(partial(retriever.retrieve, question)) for question in questions])
     return results
 

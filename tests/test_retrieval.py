@@ -303,6 +303,21 @@ def test_nearest_gives_the_searchs_ids_and_reads_records_only_to_filter(news: As
     assert news.store.chunks(["no-such-chunk"]) == {}
 
 
+def test_chunks_kept_in_memory_never_outlive_a_change_here_or_in_another_process(news: Assistant) -> None:
+    vector = news.embedder.embed_query("North Korean troops sent to Russia for training")
+    ids = [i for i, _ in news.store.nearest(vector, 8)[0]]
+    first = news.store.chunks(ids)
+    assert news.store.chunks(ids) == first and len(first) == len(ids)
+    gone = first[ids[0]].doc_id
+    news.remove(gone)  # this process's change
+    assert gone not in {c.doc_id for c in news.store.chunks(ids).values()}
+    other_process = Assistant(news.settings, embedder=news.embedder)
+    also_gone = next(c.doc_id for c in news.store.chunks(ids).values())
+    other_process.remove(also_gone)
+    news.store.refresh()  # as every question does first
+    assert also_gone not in {c.doc_id for c in news.store.chunks(ids).values()}
+
+
 def test_an_answer_as_of_a_day_says_so_and_when_that_leaves_nothing_says_why(news: Assistant) -> None:
     answer = news.ask("Had North Korean troops reached the Kursk region?", where=SearchFilter(as_of="2024-11-10"))
     assert answer.as_of == "2024-11-10" and answer.notice.startswith("As of 2024-11-10: only articles published")
