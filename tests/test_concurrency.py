@@ -141,7 +141,25 @@ def _in_thread(work: AppTest) -> tuple[threading.Thread, list[BaseException]]:
     return thread, errors
 
 
+def _compiling_one_at_a_time(monkeypatch) -> None:  # noqa: ANN001
+    """AppTest compiles the script afresh on every run (a server compiles it once, for all its
+    sessions), and CPython 3.11's AST conversion is not safe in two threads at once: sessions
+    started together failed now and then with "SystemError: AST constructor recursion depth
+    mismatch" (python/cpython#106905). The script is still compiled and run in each thread."""
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+
+    compiling = threading.Lock()
+    compile_script = ScriptCache.get_bytecode
+
+    def one_at_a_time(cache: ScriptCache, script_path: str) -> object:
+        with compiling:
+            return compile_script(cache, script_path)
+
+    monkeypatch.setattr(ScriptCache, "get_bytecode", one_at_a_time)
+
+
 def test_two_sessions_ask_while_a_third_uploads(settings: Settings, monkeypatch) -> None:  # noqa: ANN001
+    _compiling_one_at_a_time(monkeypatch)
     monkeypatch.setenv("CITELINE_STORE_DIR", str(settings.store_dir))
     monkeypatch.setenv("CITELINE_CORPUS_DIR", str(settings.corpus_dir))
     sessions = [AppTest.from_file(APP, default_timeout=180) for _ in range(3)]
