@@ -57,15 +57,11 @@ def _token_term(token: str) -> str:
 
 def terms(text: str) -> list[str]:
     """Stemmed content terms of a text (stopwords dropped), in order."""
-    known = _TOKEN_TERMS.get
-    found = []
-    for token in TOKEN.findall(text):
-        term = known(token)
-        if term is None:
-            term = _token_term(token)
-        if term:
-            found.append(term)
-    return found
+    tokens = TOKEN.findall(text)
+    found = list(map(_TOKEN_TERMS.get, tokens))  # loops in C: this runs on every candidate's sentences
+    if None in found:
+        found = [_token_term(token) if term is None else term for term, token in zip(found, tokens)]
+    return list(filter(None, found))
 
 
 _DEFINED_ACRONYM = re.compile(r"((?:[A-Z][\w’'-]*\s+(?:(?:of|the|and|for)\s+)*){2,8})\(([A-Z]{2,8})\)")
