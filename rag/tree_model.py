@@ -5,9 +5,10 @@ only needs to walk their trees. Importing lightgbm at answer time imports scikit
 and pandas with it: about a second of a new process's first answer on a quiet machine (six
 under load), for a prediction that takes well under a millisecond. This walks the same trees
 the way LightGBM's own predictor does (the input cast to double, `value <= threshold`, missing
-values sent the side the tree recorded, trees summed in order), so the scores are LightGBM's
-to the last bit; tests/test_tree_model.py compares them. Models with categorical splits or
-linear leaves, which Citeline does not train, are refused rather than approximated.
+values sent the side the tree recorded, trees summed in order), so the raw scores are LightGBM's
+to the last bit and probabilities within 1e-12 (its exp); tests/test_tree_model.py compares
+them. Models with categorical splits or linear leaves, which Citeline does not train, are
+refused rather than approximated.
 """
 
 from __future__ import annotations
