@@ -167,7 +167,10 @@ def test_an_uploaded_article_is_answered_and_a_source_filter_limits_the_citation
     expect(answer(page, 0)).to_contain_text("77 drones")
     steps.shot(page, "asked-about-upload")
 
-    sidebar.get_by_test_id("stMultiSelect").click()
+    sources_box = sidebar.get_by_test_id("stMultiSelect")
+    # Scrolled to first: a scroll that lands after the click closes the list it opened.
+    sources_box.scroll_into_view_if_needed()
+    sources_box.click()
     page.get_by_role("option", name="DOD News (U.S. Department of Defense)", exact=True).click()
     page.keyboard.press("Escape")
     wait_until_idle(page)
