@@ -9,12 +9,13 @@ replaced by one of as many chunks included), tells it to bring its caches in ste
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, get_args
 from urllib.parse import urlsplit
 
-from rag.config import Settings
+from rag.config import EmbeddingBackend, Settings
 from rag.embeddings import Embedder
 from rag.errors import CitelineError, InputError
 
@@ -98,6 +99,9 @@ class ChromaCollection:
         self.embedder = embedder
         self._collection: Collection | None = None
         self._client_instance: ClientAPI | None = None
+        # Chroma's client registry is not safe to enter from two threads at once (a KeyError
+        # from its shared-system map): the first searches of two threads open it one at a time.
+        self._opening = threading.RLock()
 
     @property
     def path(self) -> Path:
@@ -110,9 +114,10 @@ class ChromaCollection:
         return cast("Collection", _ReopeningCollection(self))
 
     def current(self) -> Collection:
-        if self._collection is None:
-            self._collection = self._open()
-        return self._collection
+        with self._opening:
+            if self._collection is None:
+                self._collection = self._open()
+            return self._collection
 
     def forget(self) -> None:
         self._collection = None
@@ -162,9 +167,10 @@ class ChromaCollection:
         return before, before + 1
 
     def _client(self) -> ClientAPI:
-        if self._client_instance is None:
-            self._client_instance = self._new_client()
-        return self._client_instance
+        with self._opening:
+            if self._client_instance is None:
+                self._client_instance = self._new_client()
+            return self._client_instance
 
     def _new_client(self) -> ClientAPI:
         import chromadb
@@ -210,12 +216,24 @@ class ChromaCollection:
             embedding_function=embedding_function,  # type: ignore[arg-type]
         )
 
+    def _may_adopt_backend(self, backend: object) -> bool:
+        """Whether a store built with another backend is opened with that one (its questions and
+        new documents embedded by it): only when the setting was not given, as for a store built
+        under an older default. A backend asked for by name is never overridden."""
+        return "embedding_backend" not in self.settings.model_fields_set and backend in get_args(EmbeddingBackend)
+
     def _check_shape(self, stored: dict[str, Any], expected: dict[str, str | int | float]) -> None:
         """Refuse a store built differently: its vectors would give silently wrong results.
 
         Names and chunking are compared first, so a wrong model is reported without loading it.
         """
         recorded = {**SHAPE_BEFORE_RECORDED, **stored}
+        backend = recorded.get("embedding_backend")
+        if backend != expected["embedding_backend"] and self._may_adopt_backend(backend):
+            # The backend was left at its default, which has changed since the store was built:
+            # questions are embedded the store's way, so its vectors are still never mixed.
+            self.embedder.backend = cast("EmbeddingBackend", backend)
+            expected = {**expected, "embedding_backend": str(backend)}
         differences = [
             f"{key} is {recorded.get(key)!r} in the store but {value!r} in Settings"
             for key, value in expected.items()

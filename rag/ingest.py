@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,16 +151,25 @@ class Stories:
         with self._lock:
             self._current()
 
-    def put(self, documents: Sequence[tuple[Document, Sequence[Chunk], Sequence[Sequence[float]]]]) -> None:
+    def put(
+        self,
+        documents: Sequence[tuple[Document, Sequence[Chunk], Sequence[Sequence[float]]]],
+        new: Collection[str] = (),
+    ) -> None:
         """Store documents (ChunkStore.put_documents, one write), each as a member of the story
-        it copies: an earlier one of the same call included."""
+        it copies: an earlier one of the same call included. `new`: ids known not to be stored."""
         signatures = [story_signature(document.text) for document, _, _ in documents]
         with self.store.guard.writing(), self._lock:  # the store's lock first, as questions take them
             index = self._current()
             before = self.store.generation
             records = [
                 DocumentRecords(
-                    document, chunks, vectors, index.story_for(document.id, values), encode_signature(values)
+                    document,
+                    chunks,
+                    vectors,
+                    index.story_for(document.id, values),
+                    encode_signature(values),
+                    new=document.id in new,
                 )
                 for (document, chunks, vectors), values in zip(documents, signatures)
             ]
@@ -252,6 +261,7 @@ class Ingestor:
         # A store not created yet holds nothing to compare with; opening it (importing Chroma,
         # creating the collection) then waits for the first write, while the next group embeds.
         origins = self.store.stored_origins([document.id for document in documents]) if self.store.exists() else {}
+        pending_ids: set[str] = set()  # an id given twice is new only the first time
         for document in documents:
             stored = origins.get(document.id)
             if stored and stored[0] == document.content_hash:
@@ -270,7 +280,8 @@ class Ingestor:
                 )
                 continue
             chunks = chunk_document(document, self.settings.chunk_max_chars, self.settings.chunk_overlap_sentences)
-            pending.append((document, chunks, stored is None))
+            pending.append((document, chunks, stored is None and document.id not in pending_ids))
+            pending_ids.add(document.id)
         if pending:
             self._embed_and_write(pending, report, progress)
         self.store.settle()
@@ -293,7 +304,10 @@ class Ingestor:
                 vectors = upcoming.result()
                 if number + 1 < len(groups):
                     upcoming = embedding.submit(self.chunk_vectors, documents_of(groups[number + 1]))
-                self.stories.put([(document, chunks, own) for (document, chunks, _), own in zip(group, vectors)])
+                self.stories.put(
+                    [(document, chunks, own) for (document, chunks, _), own in zip(group, vectors)],
+                    new={document.id for document, _, is_new in group if is_new},
+                )
                 for document, chunks, is_new in group:
                     (report.added if is_new else report.updated).append(document.id)
                     report.chunks_embedded += len(chunks)

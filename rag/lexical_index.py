@@ -26,7 +26,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +38,13 @@ from rag.lexical import text_idf
 
 if TYPE_CHECKING:
     import bm25s
+
+# A search's BM25 score of any chunk ids, asked after the search (LexicalIndex.scored_search).
+ScoreLookup = Callable[[Iterable[str]], dict[str, float]]
+
+
+def _no_scores(chunk_ids: Iterable[str]) -> dict[str, float]:
+    return dict.fromkeys(chunk_ids, 0.0)
 
 K1 = 1.5
 B = 0.75
@@ -300,23 +307,44 @@ class LexicalIndex:
         self, query_terms: Sequence[str], k: int, where: RowFilter | None = None, also: Collection[str] = ()
     ) -> tuple[list[tuple[str, float]], dict[str, float]]:
         """What `search` returns, and in the same pass the score of each chunk id in `also` (0
-        when it shares no term with the query or is not indexed): the learned fusion reads the
-        BM25 score of the passages only dense retrieval found."""
+        when it shares no term with the query or is not indexed)."""
+        found, score_of = self.scored_search(query_terms, k, where)
+        return found, score_of(also)
+
+    def scored_search(
+        self, query_terms: Sequence[str], k: int, where: RowFilter | None = None
+    ) -> tuple[list[tuple[str, float]], ScoreLookup]:
+        """What `search` returns, and a lookup of any chunk id's score from the same pass (0 when
+        it shares no term with the query or is not indexed): the learned fusion asks for the
+        BM25 scores of the passages only the dense search found once that search is done, which
+        runs beside this one."""
         with self._lock:
             self._ensure_loaded()
             n = len(self)
             if not query_terms or not n or k <= 0:
-                return [], dict.fromkeys(also, 0.0)
+                return [], _no_scores
             average_length = (self._live_base_length + self._recent_length) / n
-            base, scored = self._search_base(query_terms, k, where, also)
+            base, base_scores = self._search_base(query_terms, k, where)
             recent = self._search_recent(query_terms, where, n, average_length)
             found = base + recent
             found.sort(key=lambda pair: (-pair[1], pair[0]))
             recent_scores = dict(recent)
-            for chunk_id in also:
-                if chunk_id in recent_scores:
-                    scored[chunk_id] = recent_scores[chunk_id]
-            return found[:k], scored
+            base_row, live = self._base_row, self._live
+
+        def score_of(chunk_ids: Iterable[str]) -> dict[str, float]:
+            scored = {}
+            with self._lock:
+                for chunk_id in chunk_ids:
+                    row = base_row.get(chunk_id)
+                    if chunk_id in recent_scores:
+                        scored[chunk_id] = recent_scores[chunk_id]
+                    elif row is not None and base_scores is not None and live[row]:
+                        scored[chunk_id] = float(base_scores[row])
+                    else:
+                        scored[chunk_id] = 0.0
+            return scored
+
+        return found[:k], score_of
 
     def _base_mask(self, where: RowFilter | None) -> np.ndarray:
         mask = self._live.copy()
@@ -329,24 +357,19 @@ class LexicalIndex:
         return mask
 
     def _search_base(
-        self, query_terms: Sequence[str], k: int, where: RowFilter | None, also: Collection[str] = ()
-    ) -> tuple[list[tuple[str, float]], dict[str, float]]:
-        """The base rows tied with or above the k-th best, and the scores of the ids in `also`."""
-        scored = dict.fromkeys(also, 0.0)
+        self, query_terms: Sequence[str], k: int, where: RowFilter | None
+    ) -> tuple[list[tuple[str, float]], np.ndarray | None]:
+        """The base rows tied with or above the k-th best, and every base row's score."""
         known = [term for term in query_terms if term in self._vocab]
         if self._base is None or not known:
-            return [], scored
+            return [], None
         scores = self._base.get_scores(known, weight_mask=self._base_mask(where).astype(np.float32))
-        for chunk_id in also:
-            row = self._base_row.get(chunk_id)
-            if row is not None and self._live[row]:
-                scored[chunk_id] = float(scores[row])
         top = min(k, len(scores))
         kth_best = scores[np.argpartition(-scores, top - 1)[top - 1]]
         # Every row tied with the k-th best is kept (the caller orders ties by id), so a deeper
         # search always starts with the rows a shallower one returned.
         rows = np.flatnonzero(scores >= max(kth_best, np.finfo(np.float32).tiny))
-        return [(self._base_ids[i], float(scores[i])) for i in rows], scored
+        return [(self._base_ids[i], float(scores[i])) for i in rows], scores
 
     def _search_recent(
         self, query_terms: Sequence[str], where: RowFilter | None, n: int, average_length: float

@@ -4,7 +4,9 @@ articles; copies of one story folded into one result."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -12,10 +14,17 @@ from rag.dedup import collapse_copies
 from rag.embeddings import Embedder
 from rag.fusion_features import Candidate, candidates, features
 from rag.store import ChunkStore
-from rag.types import Passage, SearchFilter
+from rag.types import Chunk, Passage, SearchFilter
 
 if TYPE_CHECKING:
     from rag.fusion_model import FusionModel
+
+
+@functools.cache
+def _side_searches() -> ThreadPoolExecutor:
+    """Threads for the dense side of hybrid searches, shared by every retriever of the process
+    (questions of several sessions at once wait for the model one at a time anyway)."""
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="citeline-dense")
 
 
 class Retriever(Protocol):
@@ -145,23 +154,35 @@ class LearnedFusionRetriever:
         return load(self.embedder.model_name)
 
     def candidates(self, query: str, depth: int, where: SearchFilter | None = None) -> list[Candidate]:
-        """Both sides' top `depth` passages, each scored by both."""
+        """Both sides' top `depth` passages, each scored by both.
+
+        The question is embedded and the dense search run in a second thread while this one
+        searches BM25 and reads those passages: the model and Chroma's search release the
+        GIL, so the two sides cost about the slower one rather than their sum."""
         if not query.strip():
             return []
-        vector = self.embedder.embed_query(query)
-        dense, known = self.store.nearest(vector, depth, where)
-        lexical, bm25_of = self.store.lexical_scoring(query, depth, where, [chunk_id for chunk_id, _ in dense])
+        self.store.refresh()  # first: bringing the store in step with other processes may reopen it
+        dense_side = _side_searches().submit(self._dense_side, query, depth, where)
+        lexical, bm25_score_of = self.store.lexical_ranking(query, depth, where, refresh=False)
+        stored = self.store.chunks([chunk_id for chunk_id, _ in lexical])
+        vector, (dense, known) = dense_side.result()
+        bm25_of = bm25_score_of(chunk_id for chunk_id, _ in dense)
         dense_ids = {chunk_id for chunk_id, _ in dense}
         lexical_only = [chunk_id for chunk_id, _ in lexical if chunk_id not in dense_ids]
-        # Both sides' records in one read: each read costs Chroma per record and per call.
-        unread = [chunk_id for chunk_id in (*(i for i, _ in dense), *lexical_only) if chunk_id not in known]
-        stored = {**known, **self.store.chunks(unread)}
+        stored.update(known)
+        stored.update(self.store.chunks([chunk_id for chunk_id, _ in dense if chunk_id not in stored]))
         similarity_of = self.store.similarities(vector, [chunk_id for chunk_id in lexical_only if chunk_id in stored])
 
         def passages(found: Sequence[tuple[str, float]]) -> list[Passage]:
             return [Passage(chunk=stored[i], score=score) for i, score in found if i in stored]
 
         return candidates(passages(dense), passages(lexical), similarity_of, bm25_of)
+
+    def _dense_side(
+        self, query: str, depth: int, where: SearchFilter | None
+    ) -> tuple[list[float], tuple[list[tuple[str, float]], dict[str, Chunk]]]:
+        vector = self.embedder.embed_query(query)
+        return vector, self.store.nearest(vector, depth, where)
 
     def retrieve(self, query: str, k: int | None = None, where: SearchFilter | None = None) -> list[Passage]:
         k = k or self.k

@@ -28,7 +28,7 @@ from rag.concurrency import ProcessWriteLock, ReadWriteLock, StoreBusyError
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.lexical import terms
-from rag.lexical_index import LexicalIndex
+from rag.lexical_index import LexicalIndex, ScoreLookup
 from rag.store_records import (
     DocumentRecords,
     StoredDocument,
@@ -346,8 +346,9 @@ class ChunkStore:
         ]
         batch = self.max_batch
         with self._changing() as index:
-            doc_ids = sorted({record.document.id for record in records})
-            old_ids = {chunk_id for chunk_id, _ in self._metadatas({"doc_id": {"$in": doc_ids}})}
+            # Looking up a group's stored chunks costs an import about a twentieth of its time.
+            doc_ids = sorted({record.document.id for record in records if not record.new})
+            old_ids = {chunk_id for chunk_id, _ in self._metadatas({"doc_id": {"$in": doc_ids}})} if doc_ids else set()
             for first in range(0, len(rows), batch):
                 part = rows[first : first + batch]
                 self.collection.upsert(
@@ -475,8 +476,18 @@ class ChunkStore:
     ) -> tuple[list[tuple[str, float]], dict[str, float]]:
         """The ids and scores `lexical_search` finds, and the BM25 score of each chunk id in
         `also` (found by another search), from the same pass over the index."""
-        self.refresh()  # for callers outside a question (eval, benchmarks): see other processes' changes
-        return self.lexical.search_scoring(terms(query), k, row_filter(where), also)
+        found, score_of = self.lexical_ranking(query, k, where)
+        return found, score_of(also)
+
+    def lexical_ranking(
+        self, query: str, k: int, where: SearchFilter | None = None, refresh: bool = True
+    ) -> tuple[list[tuple[str, float]], ScoreLookup]:
+        """The ids and scores `lexical_search` finds, and a lookup of other chunks' BM25 scores
+        from the same pass (LexicalIndex.scored_search). `refresh=False` when the caller has
+        just refreshed and runs a dense search meanwhile, which a reopened client would break."""
+        if refresh:
+            self.refresh()  # for callers outside a question (eval, benchmarks): see other processes' changes
+        return self.lexical.scored_search(terms(query), k, row_filter(where))
 
     def similarities(self, vector: Sequence[float], chunk_ids: Sequence[str]) -> dict[str, float]:
         """Cosine similarity of the vector to each stored chunk of `chunk_ids` (found by another

@@ -34,13 +34,15 @@ class StoredDocument:
 @dataclass(frozen=True)
 class DocumentRecords:
     """What one document's write stores: its chunks and their vectors, the story it belongs to
-    (default: its own id) and its encoded MinHash signature."""
+    (default: its own id) and its encoded MinHash signature. `new`: the writer checked, under
+    the write lock, that no version of it is stored, so no older chunks are looked up."""
 
     document: Document
     chunks: Sequence[Chunk]
     vectors: Sequence[Sequence[float]]
     story: str = ""
     signature: str = ""
+    new: bool = False
 
 
 def copies_by_story(documents: Iterable[StoredDocument]) -> dict[str, list[StoredDocument]]:
