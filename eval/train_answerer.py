@@ -27,6 +27,8 @@ from eval.metrics import contains_answer, f1
 from eval.training import QUESTION_STRIDE, REPRODUCIBLE, open_index, training_parser
 from rag.answer_features import Candidate
 from rag.config import Settings
+from rag.fusion_model import MODEL_FILE as FUSION_MODEL_FILE
+from rag.fusion_model import MODELS_DIR as FUSION_MODELS_DIR
 from rag.lexical import TOKEN, stem
 
 FALSE_REFUSAL_BUDGET = 0.10
@@ -190,12 +192,18 @@ def figures(booster: Any, tables: Sequence[QuestionTable], threshold: float) -> 
     }
 
 
+def _file_hash(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()[:12] if path.exists() else ""
+
+
 def _key(dataset_fingerprint: str, settings: Settings) -> str:
     from rag.answer_model import feature_code_hash
 
     key = {
         "dataset": dataset_fingerprint,
         "index": settings.index_shape(),
+        "question_embedding_backend": settings.question_embedding_backend,
+        "ranker": _file_hash(FUSION_MODELS_DIR / FUSION_MODEL_FILE),  # the retrieval the tables come from
         "retrieval": [
             settings.retrieval,
             settings.top_k,
@@ -349,6 +357,8 @@ def meta_for(settings: Settings, threshold: float, trained_on: dict[str, Any]) -
         "span_features": list(SPAN_FEATURES),
         "feature_code": feature_code_hash(),
         "embedding_model": settings.embedding_model,
+        "embedding_backend": settings.embedding_backend,
+        "question_embedding_backend": settings.question_embedding_backend,
         "threshold": round(threshold, 6),
         "params": PARAMS,
         "rounds": ROUNDS,

@@ -150,7 +150,15 @@ def fit(questions: Sequence[QuestionCandidates], rounds: int = ROUNDS, params: d
 def _key(fingerprint: str, settings: Settings) -> str:
     from rag.fusion_model import feature_code_hash
 
-    shape = json.dumps({**settings.index_shape(), "depth": DEPTH, "cache_format": CACHE_FORMAT}, sort_keys=True)
+    shape = json.dumps(
+        {
+            **settings.index_shape(),
+            "question_embedding_backend": settings.question_embedding_backend,
+            "depth": DEPTH,
+            "cache_format": CACHE_FORMAT,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha1(f"{fingerprint}|{shape}|{feature_code_hash()}".encode()).hexdigest()[:12]
 
 
@@ -250,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{part:<10} {name:<9} {json.dumps(values)}")
     meta = {
         "dataset": args.dataset.name,
+        "embedding_backend": settings.embedding_backend,
+        "question_embedding_backend": settings.question_embedding_backend,
         "question_stride": args.stride,
         "validation_from": VALIDATION_FROM,
         "depth": DEPTH,

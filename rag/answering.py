@@ -141,7 +141,7 @@ class ExtractiveAnswerer:
         with self._cache_lock:
             missing = [text for text in dict.fromkeys(texts) if text not in self._cache]
             if missing:
-                for text, vector in zip(missing, self.embedder.embed(missing)):
+                for text, vector in zip(missing, self.embedder.embed_for_question(missing)):
                     self._cache[text] = np.asarray(vector, dtype=np.float32)
             found = {text: self._cache[text] for text in texts}
             for text in texts:

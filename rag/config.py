@@ -14,7 +14,8 @@ from rag.types import SearchFilter
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 EmbeddingBackend = Literal["torch", "onnx", "onnx-int8"]
 # The fastest backend whose retrieval stays within one question of PyTorch's (README, "Speed").
-DEFAULT_EMBEDDING_BACKEND: EmbeddingBackend = "onnx"
+DEFAULT_EMBEDDING_BACKEND: EmbeddingBackend = "onnx-int8"
+DEFAULT_QUESTION_EMBEDDING_BACKEND: EmbeddingBackend = "onnx"
 DEFAULT_MODEL_CACHE_DIR = Path.home() / ".cache" / "citeline" / "models"
 # What each chunk's vectors and index terms are made from (its text, and its document's heading
 # as rag.pipeline.chunk_vectors and rag.chunking.indexed_text use it); a store built otherwise
@@ -69,6 +70,14 @@ class Settings(BaseSettings):
             "What runs the embedding model: 'torch' (sentence-transformers on PyTorch), 'onnx' (ONNX Runtime, "
             "float32) or 'onnx-int8' (ONNX Runtime with int8 weights, the fastest). The ONNX files are exported "
             "from the model on first use into model_cache_dir. A store is built with one backend and refuses another."
+        ),
+    )
+    question_embedding_backend: EmbeddingBackend = Field(
+        DEFAULT_QUESTION_EMBEDDING_BACKEND,
+        description=(
+            "What embeds questions and the sentences an answer is chosen from (a few dozen texts a question, "
+            "where the stored documents are thousands): 'onnx' keeps them at float32 precision beside int8 "
+            "document vectors. Any backend's vectors are comparable with any other's (cosine >= 0.98)."
         ),
     )
     model_cache_dir: Path = Field(

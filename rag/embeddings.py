@@ -115,11 +115,18 @@ class Embedder(Embeddings):
         batch_size: int = 32,
         backend: EmbeddingBackend = DEFAULT_EMBEDDING_BACKEND,
         cache_dir: Path = DEFAULT_MODEL_CACHE_DIR,
+        question_backend: EmbeddingBackend | None = None,
     ) -> None:
         self.model_name = model_name
         self.batch_size = batch_size
-        self.backend = backend
+        self.backend = backend  # the stored documents'
         self.cache_dir = cache_dir
+        self._question_backend = question_backend
+
+    @property
+    def question_backend(self) -> EmbeddingBackend:
+        """What embeds a question and the sentences it is compared with (None: `backend`)."""
+        return self._question_backend or self.backend
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
@@ -128,11 +135,13 @@ class Embedder(Embeddings):
             settings.embedding_batch_size,
             settings.embedding_backend,
             settings.model_cache_dir,
+            settings.question_embedding_backend,
         )
 
     def load(self) -> None:
-        """Load the model now rather than on first use."""
+        """Load the model (both backends, when questions have their own) now rather than on first use."""
         _ = self.encoder
+        load_encoder(self.model_name, self.question_backend, self.cache_dir)
 
     @property
     def encoder(self) -> Encoder:
@@ -143,17 +152,27 @@ class Embedder(Embeddings):
         return self.encoder.dimension
 
     def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> list[list[float]]:
-        """Embed texts; `progress(n)` is told how many were done after each slice.
+        """Embed texts for storing; `progress(n)` is told how many were done after each slice.
 
         Each slice is sorted by length before batching, so slices of several batches pad
         far less than one batch at a time when chunk lengths vary.
         """
+        return self._embed(self.backend, texts, progress)
+
+    def embed_for_question(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed texts to compare with a question's vector (the sentences an answer is chosen
+        from), by the backend that embeds questions."""
+        return self._embed(self.question_backend, texts)
+
+    def _embed(
+        self, backend: EmbeddingBackend, texts: Sequence[str], progress: ProgressCallback | None = None
+    ) -> list[list[float]]:
         vectors: list[list[float]] = []
         step = self.batch_size * SLICE_BATCHES
         for first in range(0, len(texts), step):
             part = list(texts[first : first + step])
             with MODEL_LOCK:
-                array = self.encoder.encode(part, self.batch_size)
+                array = load_encoder(self.model_name, backend, self.cache_dir).encode(part, self.batch_size)
             vectors.extend(array.tolist())
             if progress:
                 progress(len(part))
@@ -170,7 +189,7 @@ class Embedder(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         """One query's vector, remembered for the next few queries: retrieval and the answerer
         both need the question's vector, and the model is the slow part of answering."""
-        return list(_query_vector(self.model_name, self.backend, self.cache_dir, text))
+        return list(_query_vector(self.model_name, self.question_backend, self.cache_dir, text))
 
 
 def with_heading(

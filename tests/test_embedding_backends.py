@@ -105,3 +105,30 @@ def test_a_store_from_before_backends_were_recorded_is_taken_as_torchs(tmp_path:
     onnx = Assistant.from_settings(settings.model_copy(update={"embedding_backend": "onnx-int8"}))
     with pytest.raises(StoreMismatchError, match="embedding_backend is 'torch' in the store"):
         onnx.chunk_count()
+
+
+def test_a_store_built_under_another_default_is_opened_with_its_own_backend(
+    tmp_path: Path, corpus_dir: Path
+) -> None:
+    """Upgrading must not lock a user out of their store: with the setting left unset, a store
+    built with onnx is read and added to with onnx, not refused and not mixed with int8 vectors."""
+    built = Settings(corpus_dir=corpus_dir, store_dir=tmp_path / "store", embedding_backend="onnx")
+    Assistant.from_settings(built).ingest([corpus_dir / "north-korean-soldiers-russia.md"])
+    defaults = Settings(corpus_dir=corpus_dir, store_dir=tmp_path / "store")
+    assert "embedding_backend" not in defaults.model_fields_set and defaults.embedding_backend != "onnx"
+    reopened = Assistant.from_settings(defaults)
+    answer = reopened.ask("How many troops did NIS report?")
+    assert reopened.embedder.backend == "onnx"
+    assert answer.citations and answer.citations[0].doc_id == "north-korean-soldiers-russia"
+
+
+def test_questions_are_embedded_by_the_question_backend_and_stored_texts_by_the_stores(exported_cache: Path) -> None:
+    """The default pairs int8 document vectors (the bulk of the work) with float32 questions and
+    answer sentences (a few dozen texts a question)."""
+    embedder = Embedder(backend="onnx-int8", cache_dir=exported_cache, question_backend="onnx")
+    float32 = Embedder(backend="onnx", cache_dir=exported_cache)
+    int8 = Embedder(backend="onnx-int8", cache_dir=exported_cache)
+    assert embedder.embed_query(SEED_QUESTION) == float32.embed_query(SEED_QUESTION)
+    assert embedder.embed_for_question([SEED_PASSAGE]) == float32.embed([SEED_PASSAGE])
+    assert embedder.embed([SEED_PASSAGE]) == int8.embed([SEED_PASSAGE]) != float32.embed([SEED_PASSAGE])
+    assert Embedder(backend="onnx", cache_dir=exported_cache).question_backend == "onnx"
