@@ -154,13 +154,13 @@ def test_a_what_about_follow_up_finds_the_other_figure(assistant: Assistant) -> 
 
 def test_sentences_seen_before_are_not_embedded_again(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
     embedded: list[str] = []
-    real_embed = assistant.embedder.embed
+    real_embed = assistant.embedder.embed_for_question
 
-    def counting_embed(texts, progress=None):  # type: ignore[no-untyped-def]
+    def counting_embed(texts):  # type: ignore[no-untyped-def]
         embedded.extend(texts)
-        return real_embed(texts, progress)
+        return real_embed(texts)
 
-    monkeypatch.setattr(assistant.embedder, "embed", counting_embed)
+    monkeypatch.setattr(assistant.embedder, "embed_for_question", counting_embed)
     first = assistant.ask("How many troops did NIS report?")
     sentences_first = len(embedded)
     embedded.clear()
