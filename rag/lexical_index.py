@@ -46,6 +46,7 @@ ScoreLookup = Callable[[Iterable[str]], dict[str, float]]
 def _no_scores(chunk_ids: Iterable[str]) -> dict[str, float]:
     return dict.fromkeys(chunk_ids, 0.0)
 
+
 K1 = 1.5
 B = 0.75
 # Compaction happens once recent and removed rows pass this share of the base and this count
@@ -153,6 +154,20 @@ class LexicalIndex:
             self._ensure_loaded()
             held = {i: v for i, v, alive in zip(self._base_ids, self._base_versions, self._live) if alive}
             held.update((chunk_id, row.version) for chunk_id, row in self._recent.items())
+            return held
+
+    def versions_of(self, chunk_ids: Iterable[str]) -> dict[str, str]:
+        """Chunk id -> version of each of these ids the index holds."""
+        with self._lock:
+            self._ensure_loaded()
+            held = {}
+            for chunk_id in chunk_ids:
+                recent = self._recent.get(chunk_id)
+                row = self._base_row.get(chunk_id)
+                if recent is not None:
+                    held[chunk_id] = recent.version
+                elif row is not None and self._live[row]:
+                    held[chunk_id] = self._base_versions[row]
             return held
 
     def __len__(self) -> int:

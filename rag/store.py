@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.chroma import ChromaCollection
+from rag.chunk_records import ChunkRecords
 from rag.concurrency import ProcessWriteLock, ReadWriteLock, StoreBusyError
 from rag.config import Settings
 from rag.embeddings import Embedder
@@ -71,6 +72,11 @@ class ChunkStore:
         self.settings = settings
         self.embedder = embedder
         self.chroma = ChromaCollection(settings, embedder)
+        # Embedded stores keep chunk texts in a table of their own (rag/chunk_records.py); a
+        # Chroma server, shared by several machines, keeps them itself.
+        self.records = (
+            None if settings.chroma_url else ChunkRecords(self.path / f"records-{settings.collection}.sqlite3")
+        )
         self.guard = ReadWriteLock()
         self._lexical: LexicalIndex | None = None
         self._seen: int | None = None  # the generation the BM25 index reflects
@@ -151,9 +157,9 @@ class ChunkStore:
         stale = sorted(chunk_id for chunk_id, version in stored.items() if held.get(chunk_id) != version)
         rows = []
         for first in range(0, len(stale), PAGE):
-            page = self.collection.get(ids=stale[first : first + PAGE], include=["documents", "metadatas"])  # type: ignore[list-item]
-            for chunk_id, text, meta in zip(page["ids"], page["documents"] or [], page["metadatas"] or []):
-                rows.append(lexical_row(chunk_from_record(chunk_id, text, dict(meta or {})), stored[chunk_id]))
+            part = stale[first : first + PAGE]
+            read = self._read_records({chunk_id: stored[chunk_id] for chunk_id in part})
+            rows.extend(lexical_row(read[chunk_id], stored[chunk_id]) for chunk_id in part if chunk_id in read)
         index.replace(held.keys() - stored.keys(), rows)
 
     def _settle_if_free(self) -> None:
@@ -225,6 +231,12 @@ class ChunkStore:
             for chunk_id, meta in zip(page["ids"], page["metadatas"] or [])
         ]
 
+    def stored_records(self, where: dict[str, Any] | None = None) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Every stored chunk's text and metadata (those a Chroma filter allows), for checks."""
+        metas = self._metadatas(where)
+        read = self._read_records({chunk_id: str(meta.get("doc_hash", "")) for chunk_id, meta in metas})
+        return {chunk_id: (read[chunk_id].text, meta) for chunk_id, meta in metas if chunk_id in read}
+
     def documents(self) -> list[StoredDocument]:
         """Every stored document with its chunk count, sorted by date (newest first), then title."""
         grouped: dict[str, list[dict[str, Any]]] = {}
@@ -272,10 +284,7 @@ class ChunkStore:
 
     def texts_of(self, chunk_ids: Sequence[str]) -> dict[str, str]:
         """The stored text of each of these chunks that exists."""
-        if not chunk_ids:
-            return {}
-        page = self.collection.get(ids=list(chunk_ids), include=["documents"])
-        return dict(zip(page["ids"], page["documents"] or []))
+        return {chunk_id: chunk.text for chunk_id, chunk in self.chunks(chunk_ids).items()}
 
     def stored_origin(self, doc_id: str) -> tuple[str, str] | None:
         """(content hash, source path) of a stored document, or None when it is not stored.
@@ -304,6 +313,8 @@ class ChunkStore:
         when the store was built with other settings, so it does not open the old one)."""
         with self.writing(), self.guard.writing():
             self.chroma.drop()
+            if self.records:
+                self.records.clear()
             index = self._lexical or LexicalIndex(self._lexical_folder)
             index.clear()
             self._lexical, self._seen = index, self.chroma.raise_generation()[1]
@@ -313,6 +324,8 @@ class ChunkStore:
         rows = self._metadatas({"doc_id": doc_id})
         if rows:
             with self._changing():
+                if self.records:
+                    self.records.set_path(doc_id, path)
                 self.collection.update(ids=[i for i, _ in rows], metadatas=[{**m, "path": path} for _, m in rows])
 
     @property
@@ -345,7 +358,12 @@ class ChunkStore:
             for chunk, vector in zip(r.chunks, r.vectors)
         ]
         batch = self.max_batch
+        versions = {record.document.id: record.document.content_hash for record in records}
         with self._changing() as index:
+            if self.records:  # first: the versions Chroma holds keep their rows until it holds these
+                self.records.put(
+                    (chunk.id, versions[chunk.doc_id], chunk.text, metadata) for chunk, _, metadata in rows
+                )
             # Looking up a group's stored chunks costs an import about a twentieth of its time.
             doc_ids = sorted({record.document.id for record in records if not record.new})
             old_ids = {chunk_id for chunk_id, _ in self._metadatas({"doc_id": {"$in": doc_ids}})} if doc_ids else set()
@@ -354,7 +372,7 @@ class ChunkStore:
                 self.collection.upsert(
                     ids=[chunk.id for chunk, _, _ in part],
                     embeddings=np.asarray([vector for _, vector, _ in part], dtype=np.float32),
-                    documents=[chunk.text for chunk, _, _ in part],
+                    documents=None if self.records else [chunk.text for chunk, _, _ in part],
                     metadatas=[metadata for _, _, metadata in part],  # type: ignore[misc]
                 )
             stale = sorted(old_ids - set(new_ids))
@@ -364,6 +382,8 @@ class ChunkStore:
                 stale,
                 (lexical_row(chunk, record.document.content_hash) for record in records for chunk in record.chunks),
             )
+            if self.records:
+                self.records.keep_only(sorted(versions), versions, new_ids)
 
     def delete_document(self, doc_id: str) -> int:
         """Remove a document's chunks; returns how many there were."""
@@ -372,6 +392,8 @@ class ChunkStore:
             for first in range(0, len(ids), self.max_batch):
                 self.collection.delete(ids=ids[first : first + self.max_batch])
             index.remove(ids)
+            if self.records:
+                self.records.keep_only([doc_id], {}, ())
         return len(ids)
 
     def settle(self) -> None:
@@ -408,16 +430,17 @@ class ChunkStore:
             query_embeddings=[list(vector)],  # type: ignore[arg-type]
             n_results=k,
             where=chroma_where(where),
-            include=["documents", "metadatas", "distances"],
+            include=["metadatas", "distances"] if self.records else ["documents", "metadatas", "distances"],
         )
         ids = result["ids"][0]
-        texts = (result["documents"] or [[]])[0]
-        metas = (result["metadatas"] or [[]])[0]
+        metas = [dict(m or {}) for m in (result["metadatas"] or [[]])[0]]
         distances = (result["distances"] or [[]])[0]
-        return [
-            Passage(chunk=chunk_from_record(i, t, dict(m or {})), score=1.0 - float(d))
-            for i, t, m, d in zip(ids, texts, metas, distances)
-        ]
+        if self.records:
+            read = self._read_records({i: str(m.get("doc_hash", "")) for i, m in zip(ids, metas)})
+        else:
+            texts = (result["documents"] or [[]])[0]
+            read = {i: chunk_from_record(i, t, m) for i, t, m in zip(ids, texts, metas)}
+        return [Passage(chunk=read[i], score=1.0 - float(d)) for i, d in zip(ids, distances) if i in read]
 
     def nearest(
         self, vector: Sequence[float], k: int, where: SearchFilter | None = None
@@ -447,17 +470,30 @@ class ChunkStore:
         unread = [i for i in chunk_ids if i not in found]
         if not unread:
             return found
-        page = self.collection.get(ids=unread, include=["documents", "metadatas"])
-        read = {
-            i: chunk_from_record(i, t, dict(m or {}))
-            for i, t, m in zip(page["ids"], page["documents"] or [], page["metadatas"] or [])
-        }
+        held = self.lexical.versions_of(unread) if self.records else {}
+        read = self._read_records({i: held.get(i, "") for i in unread})
         with self._kept_lock:
             if self._kept_at == seen:  # else the store changed meanwhile: keep nothing read before
                 self._kept.update(read)
                 while len(self._kept) > KEPT_CHUNKS:
                     self._kept.popitem(last=False)
         return {**found, **read}
+
+    def _read_records(self, versions: dict[str, str]) -> dict[str, Chunk]:
+        """The stored chunks of these ids: from the records table at the version given (the one
+        Chroma holds), the others from Chroma (stores written before the table, or a version
+        the table does not hold), with the table's text where Chroma kept none."""
+        exact, other = self.records.get(versions) if self.records else ({}, {})
+        read = {chunk_id: chunk_from_record(chunk_id, text, meta) for chunk_id, (text, meta) in exact.items()}
+        missing = [chunk_id for chunk_id in versions if chunk_id not in read]
+        if missing:
+            page = self.collection.get(ids=missing, include=["documents", "metadatas"])
+            texts = page["documents"] or [None] * len(page["ids"])
+            for chunk_id, text, meta in zip(page["ids"], texts, page["metadatas"] or []):
+                if not text and chunk_id in other:
+                    text = other[chunk_id][0]
+                read[chunk_id] = chunk_from_record(chunk_id, text or "", dict(meta or {}))
+        return read
 
     def forget_chunks(self) -> None:
         """Drop the chunks kept in memory (so that timings compare like with like)."""

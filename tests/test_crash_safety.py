@@ -40,9 +40,7 @@ def write_corpus(folder: Path, documents: int = 120, paragraphs: int = 9) -> Pat
 
 
 def stored(settings: Settings) -> dict[str, object]:
-    collection = Assistant.from_settings(settings).store.collection
-    got = collection.get(include=["documents", "metadatas"])
-    return {i: (t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])}
+    return dict(Assistant.from_settings(settings).store.stored_records())
 
 
 def chunks_written(sqlite: Path) -> int:

@@ -107,9 +107,7 @@ def test_a_store_from_before_backends_were_recorded_is_taken_as_torchs(tmp_path:
         onnx.chunk_count()
 
 
-def test_a_store_built_under_another_default_is_opened_with_its_own_backend(
-    tmp_path: Path, corpus_dir: Path
-) -> None:
+def test_a_store_built_under_another_default_is_opened_with_its_own_backend(tmp_path: Path, corpus_dir: Path) -> None:
     """Upgrading must not lock a user out of their store: with the setting left unset, a store
     built with onnx is read and added to with onnx, not refused and not mixed with int8 vectors."""
     built = Settings(corpus_dir=corpus_dir, store_dir=tmp_path / "store", embedding_backend="onnx")

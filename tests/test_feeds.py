@@ -137,9 +137,9 @@ def test_feeds_refresh_incrementally_with_conditional_gets(
     assert len(documents) == 4
     replaced = documents[site.url("/news/a2.html")]
     assert replaced.published == "2024-10-06"
-    chunks = Assistant.from_settings(web_env).store.collection.get(where={"doc_id": replaced.doc_id})
-    assert "rejected the pay rise" in " ".join(chunks["documents"] or [])
-    assert "voted to accept" not in " ".join(chunks["documents"] or [])
+    chunks = Assistant.from_settings(web_env).store.stored_records({"doc_id": replaced.doc_id})
+    assert "rejected the pay rise" in " ".join(text for text, _ in chunks.values())
+    assert "voted to accept" not in " ".join(text for text, _ in chunks.values())
 
     assert main(["feeds", "list"]) == 0
     listed = capsys.readouterr().out

@@ -116,7 +116,9 @@ def test_bm25_scores_of_other_ids_come_from_the_same_pass(tmp_path: Path) -> Non
     assert scored == pytest.approx({"a": everything["a"], "b": 0.0, "d": everything["d"]})
     # Asked after the search (the dense side runs beside it), and for an id never indexed.
     _, score_of = index.scored_search(query, 1)
-    assert score_of(["d", "a", "nowhere"]) == pytest.approx({"d": everything["d"], "a": everything["a"], "nowhere": 0.0})
+    assert score_of(["d", "a", "nowhere"]) == pytest.approx(
+        {"d": everything["d"], "a": everything["a"], "nowhere": 0.0}
+    )
 
 
 def test_the_shipped_ranker_loads_offline_and_fits_the_feature_code() -> None:

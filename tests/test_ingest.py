@@ -27,8 +27,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, corpus_dir: Path) -
 
 def snapshot(assistant: Assistant) -> dict[str, object]:
     """Everything stored: ids, texts and metadata, for before/after comparisons."""
-    got = assistant.store.collection.get(include=["documents", "metadatas"])
-    return {i: (t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])}
+    return dict(assistant.store.stored_records())
 
 
 def test_second_ingest_embeds_nothing(assistant: Assistant) -> None:

@@ -28,8 +28,9 @@ ARTICLE = "---\ntitle: Late news\npublished: 2024-11-20\n---\nNorth Korean troop
 
 
 def stored(assistant: Assistant) -> dict[str, object]:
-    got = assistant.store.collection.get(include=["documents", "metadatas", "embeddings"])
-    return {i: (t, m, list(e)) for i, t, m, e in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"])}
+    records = assistant.store.stored_records()
+    got = assistant.store.collection.get(include=["embeddings"])
+    return {i: (*records[i], list(e)) for i, e in zip(got["ids"], got["embeddings"])}
 
 
 def test_a_second_writer_waits_then_fails_clearly_and_nothing_is_damaged(
