@@ -32,9 +32,11 @@ CREATE TABLE IF NOT EXISTS chunk (
     text TEXT NOT NULL,
     meta TEXT NOT NULL,
     PRIMARY KEY (id, version)
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS chunk_doc ON chunk (doc_id);
 """
+# A rowid table: rows of a kilobyte or more in a WITHOUT ROWID table's key B-tree took 4.7 kB
+# of disk each (331 MB for 70k chunks), 1.8 kB here. Tables made that way read the same.
 AT_ONCE = 500  # ids per query (SQLite's variable limit is far above; keeps statements short)
 
 Record = tuple[str, dict[str, Any]]  # a chunk's text and its metadata

@@ -10,6 +10,7 @@ for every question. A change here invalidates the trained ranker (rag/fusion_mod
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -21,7 +22,7 @@ import numpy as np
 
 from rag.answer_types import expected_type, typed_spans
 from rag.lexical import terms
-from rag.types import Passage
+from rag.types import Chunk, Passage
 
 RRF_CONSTANT = 60
 RARE_TERMS = 2  # the question's rarest terms, whose presence is a feature of its own
@@ -129,14 +130,64 @@ def _document_best(found: Sequence[Candidate], score: Callable[[Candidate], floa
     return best
 
 
-def features(query: str, found: Sequence[Candidate], idf: Callable[[str], float]) -> np.ndarray:
-    """One row of FUSION_FEATURES per candidate (float32; NaN where a score is not known)."""
+@dataclass(frozen=True)
+class QueryTerms:
+    """What the text columns need of a question: its terms' IDF weights, its bigrams, its
+    rarest terms and the type of answer it asks for."""
+
+    text: str
+    weights: dict[str, float]
+    bigrams: set[tuple[str, str]]
+    rare: set[str]
+    kind: str | None
+
+
+def query_terms(query: str, idf: Callable[[str], float]) -> QueryTerms:
+    found = terms(query)
+    weights = {term: idf(term) for term in set(found)}
+    rare = set(sorted(weights, key=lambda term: (-weights[term], term))[:RARE_TERMS])
+    return QueryTerms(query, weights, _bigrams(found), rare, expected_type(query))
+
+
+@functools.lru_cache(maxsize=4096)
+def _title_terms(title: str) -> frozenset[str]:
+    return frozenset(terms(title))
+
+
+TextRow = tuple[float, float, float, float, float, float]
+
+
+def text_features(question: QueryTerms, chunk: Chunk) -> TextRow:
+    """A candidate's columns that depend only on its text and the question's (coverage,
+    rare_coverage, title_coverage, bigram_share, best_sentence_coverage, has_answer_type): most
+    of the features' cost, so a search computes them for each passage as soon as it is read."""
+    weights, rare = question.weights, question.rare
+    sentences = [terms(sentence) for sentence in _SENTENCE.findall(chunk.text)]
+    words = [term for sentence in sentences for term in sentence]
+    present = set(words)
+    title = _title_terms(chunk.title)
+    return (
+        _weighted_share(present, weights),
+        len(rare & (present | title)) / len(rare) if rare else 0.0,
+        _weighted_share(title, weights),
+        len(question.bigrams & _bigrams(words)) / len(question.bigrams) if question.bigrams else 0.0,
+        max((_weighted_share(set(sentence), weights) for sentence in sentences), default=0.0),
+        MISSING if question.kind is None else float(bool(typed_spans(question.kind, chunk.text, question.text))),
+    )
+
+
+def features(
+    query: str,
+    found: Sequence[Candidate],
+    idf: Callable[[str], float],
+    text_rows: Mapping[str, TextRow] | None = None,
+) -> np.ndarray:
+    """One row of FUSION_FEATURES per candidate (float32; NaN where a score is not known).
+    `text_rows`: text_features already computed, by chunk id (the others are computed here)."""
     if not found:
         return np.zeros((0, len(FUSION_FEATURES)), dtype=np.float32)
-    query_terms = terms(query)
-    weights = {term: idf(term) for term in set(query_terms)}
-    query_bigrams = _bigrams(query_terms)
-    rare = set(sorted(weights, key=lambda term: (-weights[term], term))[:RARE_TERMS])
+    question = query_terms(query, idf)
+    weights = question.weights
     dense_scores = sorted(
         (c.dense_score for c in found if c.dense_rank is not None and c.dense_score is not None), reverse=True
     )
@@ -147,7 +198,6 @@ def features(query: str, found: Sequence[Candidate], idf: Callable[[str], float]
     top_lexical = {
         c.passage.chunk.id for c in found if c.lexical_rank is not None and c.lexical_rank <= AGREEMENT_DEPTH
     }
-    kind = expected_type(query)
     query_row = (
         len(weights),
         sum(weights.values()) / len(weights) if weights else 0.0,
@@ -163,16 +213,11 @@ def features(query: str, found: Sequence[Candidate], idf: Callable[[str], float]
     best_lexical = _document_best(found, lambda c: c.lexical_score)
     top_dense_score = dense_scores[0] if dense_scores else MISSING
     top_lexical_score = lexical_scores[0] if lexical_scores and lexical_scores[0] > 0 else MISSING
-    titles: dict[str, set[str]] = {}
+    known_rows = text_rows or {}
     rows = []
     for candidate, day in zip(found, days):
         chunk = candidate.passage.chunk
-        sentences = [terms(sentence) for sentence in _SENTENCE.findall(chunk.text)]
-        words = [term for sentence in sentences for term in sentence]
-        present = set(words)
-        if chunk.title not in titles:
-            titles[chunk.title] = set(terms(chunk.title))
-        title = titles[chunk.title]
+        text_row = known_rows.get(chunk.id) or text_features(question, chunk)
         dense_score = MISSING if candidate.dense_score is None else candidate.dense_score
         lexical_score = MISSING if candidate.lexical_score is None else candidate.lexical_score
         rrf = sum(1.0 / (RRF_CONSTANT + r) for r in (candidate.dense_rank, candidate.lexical_rank) if r is not None)
@@ -186,13 +231,9 @@ def features(query: str, found: Sequence[Candidate], idf: Callable[[str], float]
                 lexical_score / top_lexical_score,
                 float(candidate.dense_rank is not None and candidate.lexical_rank is not None),
                 rrf,
-                _weighted_share(present, weights),
-                len(rare & (present | title)) / len(rare) if rare else 0.0,
-                _weighted_share(title, weights),
-                len(query_bigrams & _bigrams(words)) / len(query_bigrams) if query_bigrams else 0.0,
-                max((_weighted_share(set(sentence), weights) for sentence in sentences), default=0.0),
-                QUESTION_TYPES.index(kind),
-                MISSING if kind is None else float(bool(typed_spans(kind, chunk.text, query))),
+                *text_row[:5],
+                QUESTION_TYPES.index(question.kind),
+                text_row[5],
                 MISSING if day is None else date_rank[day],
                 MISSING if day is None else known_days[0] - day,
                 chunk.index,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from rag.dedup import collapse_copies
 from rag.embeddings import Embedder
-from rag.fusion_features import Candidate, candidates, features
+from rag.fusion_features import Candidate, TextRow, candidates, features, query_terms, text_features
 from rag.store import ChunkStore
 from rag.types import Chunk, Passage, SearchFilter
 
@@ -154,17 +154,24 @@ class LearnedFusionRetriever:
         return load(self.embedder.model_name)
 
     def candidates(self, query: str, depth: int, where: SearchFilter | None = None) -> list[Candidate]:
-        """Both sides' top `depth` passages, each scored by both.
+        """Both sides' top `depth` passages, each scored by both."""
+        return self._search(query, depth, where)[0]
+
+    def _search(self, query: str, depth: int, where: SearchFilter | None) -> tuple[list[Candidate], dict[str, TextRow]]:
+        """The candidates, and the text columns of their features (fusion_features.text_features).
 
         The question is embedded and the dense search run in a second thread while this one
-        searches BM25 and reads those passages: the model and Chroma's search release the
-        GIL, so the two sides cost about the slower one rather than their sum."""
+        searches BM25, reads those passages and works out their text columns: the model and
+        Chroma's search release the GIL, so the two sides cost about the slower one rather
+        than their sum."""
         if not query.strip():
-            return []
+            return [], {}
         self.store.refresh()  # first: bringing the store in step with other processes may reopen it
         dense_side = _side_searches().submit(self._dense_side, query, depth, where)
         lexical, bm25_score_of = self.store.lexical_ranking(query, depth, where, refresh=False)
         stored = self.store.chunks([chunk_id for chunk_id, _ in lexical])
+        question = query_terms(query, self.store.lexical.idf)
+        text_rows = {chunk_id: text_features(question, chunk) for chunk_id, chunk in stored.items()}
         vector, (dense, known) = dense_side.result()
         bm25_of = bm25_score_of(chunk_id for chunk_id, _ in dense)
         dense_ids = {chunk_id for chunk_id, _ in dense}
@@ -176,7 +183,12 @@ class LearnedFusionRetriever:
         def passages(found: Sequence[tuple[str, float]]) -> list[Passage]:
             return [Passage(chunk=stored[i], score=score) for i, score in found if i in stored]
 
-        return candidates(passages(dense), passages(lexical), similarity_of, bm25_of)
+        found = candidates(passages(dense), passages(lexical), similarity_of, bm25_of)
+        for candidate in found:
+            chunk = candidate.passage.chunk
+            if chunk.id not in text_rows:
+                text_rows[chunk.id] = text_features(question, chunk)
+        return found, text_rows
 
     def _dense_side(
         self, query: str, depth: int, where: SearchFilter | None
@@ -186,9 +198,9 @@ class LearnedFusionRetriever:
 
     def retrieve(self, query: str, k: int | None = None, where: SearchFilter | None = None) -> list[Passage]:
         k = k or self.k
-        found = self.candidates(query, max(self.depth, 2 * k), where)
+        found, text_rows = self._search(query, max(self.depth, 2 * k), where)
         if not found:
             return []
-        scores = self.model.scores(features(query, found, self.store.lexical.idf))
+        scores = self.model.scores(features(query, found, self.store.lexical.idf, text_rows))
         order = sorted(range(len(found)), key=lambda i: -scores[i])  # stable: ties keep candidate order
         return collapse_copies([replace(found[i].passage, score=float(scores[i])) for i in order], limit=k)

@@ -14,7 +14,7 @@ import pytest
 from eval import train_fusion
 from eval.train_fusion import QuestionCandidates, figures, fit, rrf_scorer, side_scorer
 from rag import fusion_model
-from rag.fusion_features import FUSION_FEATURES, candidates, features
+from rag.fusion_features import FUSION_FEATURES, candidates, features, query_terms, text_features
 from rag.lexical import terms
 from rag.lexical_index import LexicalIndex, LexicalRow
 from rag.retrieval import newest_first, ranked, reciprocal_rank_fusion
@@ -58,6 +58,19 @@ def test_features_mark_what_a_side_did_not_find_and_measure_the_question_s_terms
     assert _column(rows, "days_behind_newest")[:2] == [17.0, 0.0]
     assert _column(rows, "question_type")[0] == 1.0 and _column(rows, "has_answer_type")[:2] == [1.0, 0.0]
     assert features("anything", [], lambda term: 1.0).shape == (0, len(FUSION_FEATURES))
+
+
+def test_text_columns_computed_ahead_are_the_ones_used_and_equal_those_computed_in_place() -> None:
+    found = candidates([TROOPS, KURSK], [replace(KURSK, score=7.5), MARKETS])
+    idf = {"nis": 3.0, "troop": 2.0, "report": 1.0}.__getitem__
+    query = "How many troops did the NIS report?"
+    question = query_terms(query, idf)
+    ahead = {c.passage.chunk.id: text_features(question, c.passage.chunk) for c in found[:2]}
+    assert np.array_equal(features(query, found, idf, ahead), features(query, found, idf), equal_nan=True)
+    # A row given for a candidate is taken as it is, not computed again.
+    marked = features(query, found, idf, {TROOPS.chunk.id: (0.25, 0.5, 0.0, 0.0, 0.125, 0.0)})
+    assert _column(marked, "coverage")[0] == 0.25 and _column(marked, "has_answer_type")[0] == 0.0
+    assert _column(marked, "coverage")[1] == pytest.approx(2 / 6)
 
 
 def test_the_trainer_s_rrf_orders_candidates_as_the_retriever_s_fusion_does() -> None:
