@@ -24,7 +24,7 @@ import numpy as np
 
 from eval.datasets import VALIDATION_FROM, GoldQuestion, every_nth, iso_date
 from eval.metrics import contains_answer, f1
-from eval.training import QUESTION_STRIDE, REPRODUCIBLE, open_index, training_parser
+from eval.training import DENSE_SEARCH, QUESTION_STRIDE, REPRODUCIBLE, open_index, training_parser
 from rag.answer_features import Candidate
 from rag.config import Settings
 from rag.fusion_model import MODEL_FILE as FUSION_MODEL_FILE
@@ -214,6 +214,7 @@ def _key(dataset_fingerprint: str, settings: Settings) -> str:
             settings.fusion_rrf_constant,
         ],
         "features": feature_code_hash(),
+        "dense_search": DENSE_SEARCH,
     }
     return hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from eval.datasets import VALIDATION_FROM, every_nth, iso_date
 from eval.metrics import MRR_K, READING_BUDGET, contains_answer
-from eval.training import QUESTION_STRIDE, REPRODUCIBLE, open_index, training_parser
+from eval.training import DENSE_SEARCH, QUESTION_STRIDE, REPRODUCIBLE, open_index, training_parser
 from rag.config import Settings
 from rag.fusion_features import FUSION_FEATURES
 
@@ -156,6 +156,7 @@ def _key(fingerprint: str, settings: Settings) -> str:
             "question_embedding_backend": settings.question_embedding_backend,
             "depth": DEPTH,
             "cache_format": CACHE_FORMAT,
+            "dense_search": DENSE_SEARCH,
         },
         sort_keys=True,
     )

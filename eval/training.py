@@ -28,6 +28,9 @@ REPRODUCIBLE: dict[str, Any] = {
     "num_threads": 1,
     "verbosity": -1,
 }
+# How the trainers' dense searches are answered (ChunkStore.search_exactly): part of their cache
+# keys, so candidates found by Chroma's approximate search are never reused.
+DENSE_SEARCH = "exact"
 
 
 def training_parser(prog: str, description: str, models_dir: Path) -> argparse.ArgumentParser:
@@ -46,11 +49,13 @@ def training_parser(prog: str, description: str, models_dir: Path) -> argparse.A
 
 def open_index(dataset: Dataset, settings: Settings, index_dir: Path) -> Assistant:
     """The product's index of the dataset (built once, then reused, as the eval does), with
-    the embedding model loaded."""
+    the embedding model loaded and dense searches answered exactly, so that every run finds the
+    same candidates (rag/exact_search.py)."""
     from eval.configs import dataset_root, product_index
     from rag.embeddings import Embedder
 
     embedder = Embedder.from_settings(settings)
     assistant, _ = product_index(dataset, settings, dataset_root(dataset, index_dir), embedder, print)
     embedder.load()
+    assistant.store.search_exactly()
     return assistant

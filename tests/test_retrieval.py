@@ -303,6 +303,22 @@ def test_nearest_gives_the_searchs_ids_and_reads_records_only_to_filter(news: As
     assert news.store.chunks(["no-such-chunk"]) == {}
 
 
+def test_an_exact_search_finds_what_chromas_search_finds_on_a_small_store(news: Assistant) -> None:
+    """The trainers' exact search (ChunkStore.search_exactly) agrees with Chroma's where HNSW is
+    exact, filtered or not, and reads the same chunks."""
+    vector = news.embedder.embed_query("North Korean troops sent to Russia for training")
+    paper = SearchFilter(sources=("Paper",))
+    chroma_ids, _ = news.store.nearest(vector, 6)
+    chroma_passages = news.store.search(vector, 3, paper)
+    news.store.search_exactly()
+    exact_ids, read = news.store.nearest(vector, 6)
+    assert [i for i, _ in exact_ids] == [i for i, _ in chroma_ids] and read == {}
+    assert [score for _, score in exact_ids] == pytest.approx([score for _, score in chroma_ids], abs=1e-5)
+    exact_passages = news.store._nearest(vector, 3, paper)  # noqa: SLF001 - the filtered path itself
+    assert [p.chunk for p in exact_passages] == [p.chunk for p in chroma_passages]
+    assert [p.score for p in exact_passages] == pytest.approx([p.score for p in chroma_passages], abs=1e-5)
+
+
 def test_chunks_kept_in_memory_never_outlive_a_change_here_or_in_another_process(news: Assistant) -> None:
     vector = news.embedder.embed_query("North Korean troops sent to Russia for training")
     ids = [i for i, _ in news.store.nearest(vector, 8)[0]]
