@@ -14,7 +14,7 @@ from rag.dedup import collapse_copies
 from rag.embeddings import Embedder
 from rag.fusion_features import Candidate, TextRow, candidates, features, query_terms, text_features
 from rag.store import ChunkStore
-from rag.types import Chunk, Passage, SearchFilter
+from rag.types import Passage, SearchFilter
 
 if TYPE_CHECKING:
     from rag.fusion_model import FusionModel
@@ -161,24 +161,29 @@ class LearnedFusionRetriever:
         """The candidates, and the text columns of their features (fusion_features.text_features).
 
         The question is embedded and the dense search run in a second thread while this one
-        searches BM25, reads those passages and works out their text columns: the model and
-        Chroma's search release the GIL, so the two sides cost about the slower one rather
-        than their sum."""
+        brings the store in step, searches BM25, reads those passages, works out their text
+        columns and reads their stored vectors (to score them by similarity once the question's
+        vector is known): the model and Chroma release the GIL, so the two sides cost about
+        the slower one rather than their sum."""
         if not query.strip():
             return [], {}
-        self.store.refresh()  # first: bringing the store in step with other processes may reopen it
-        dense_side = _side_searches().submit(self._dense_side, query, depth, where)
+        sides = _side_searches()
+        embedding = sides.submit(self.embedder.embed_query, query)
+        self.store.refresh()  # before searching: bringing the store in step may reopen it
+        # Waits for the embedding, which was queued first: the pool takes tasks in order, so it
+        # is running or done by then.
+        dense_side = sides.submit(lambda: self.store.nearest(embedding.result(), depth, where))
         lexical, bm25_score_of = self.store.lexical_ranking(query, depth, where, refresh=False)
         stored = self.store.chunks([chunk_id for chunk_id, _ in lexical])
         question = query_terms(query, self.store.lexical.idf)
         text_rows = {chunk_id: text_features(question, chunk) for chunk_id, chunk in stored.items()}
-        vector, (dense, known) = dense_side.result()
+        lexical_vectors = self.store.vectors_of(list(stored))
+        dense, known = dense_side.result()
         bm25_of = bm25_score_of(chunk_id for chunk_id, _ in dense)
         dense_ids = {chunk_id for chunk_id, _ in dense}
-        lexical_only = [chunk_id for chunk_id, _ in lexical if chunk_id not in dense_ids]
         stored.update(known)
         stored.update(self.store.chunks([chunk_id for chunk_id, _ in dense if chunk_id not in stored]))
-        similarity_of = self.store.similarities(vector, [chunk_id for chunk_id in lexical_only if chunk_id in stored])
+        similarity_of = lexical_vectors.similarities(embedding.result(), only=stored.keys() - dense_ids)
 
         def passages(found: Sequence[tuple[str, float]]) -> list[Passage]:
             return [Passage(chunk=stored[i], score=score) for i, score in found if i in stored]
@@ -189,12 +194,6 @@ class LearnedFusionRetriever:
             if chunk.id not in text_rows:
                 text_rows[chunk.id] = text_features(question, chunk)
         return found, text_rows
-
-    def _dense_side(
-        self, query: str, depth: int, where: SearchFilter | None
-    ) -> tuple[list[float], tuple[list[tuple[str, float]], dict[str, Chunk]]]:
-        vector = self.embedder.embed_query(query)
-        return vector, self.store.nearest(vector, depth, where)
 
     def retrieve(self, query: str, k: int | None = None, where: SearchFilter | None = None) -> list[Passage]:
         k = k or self.k

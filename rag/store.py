@@ -18,6 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,27 @@ def _origin(metas: Sequence[dict[str, Any]]) -> tuple[str, str]:
     indexes = sorted(int(meta.get("index", -1)) for meta in metas)
     complete = len(hashes) == 1 and expected == len(metas) and indexes == list(range(len(metas)))
     return (hashes.pop() if complete else "", str(metas[0].get("path", "")))
+
+
+@dataclass(frozen=True)
+class StoredVectors:
+    """Some chunks' stored vectors, row by row."""
+
+    ids: list[str]
+    vectors: np.ndarray
+
+    def similarities(self, vector: Sequence[float], only: Iterable[str] | None = None) -> dict[str, float]:
+        """Cosine similarity of `vector` to each row (to the rows of `only`, when given), as
+        the dense search scores them."""
+        wanted = None if only is None else set(only)
+        rows = [i for i, chunk_id in enumerate(self.ids) if wanted is None or chunk_id in wanted]
+        if not rows:
+            return {}
+        stored = self.vectors[rows]
+        query = np.asarray(vector, dtype=np.float32)
+        norms = np.linalg.norm(stored, axis=1) * (np.linalg.norm(query) or 1.0)
+        scores = stored @ query / np.where(norms > 0, norms, 1.0)
+        return dict(zip((self.ids[i] for i in rows), scores.tolist()))
 
 
 class ChunkStore:
@@ -544,15 +566,15 @@ class ChunkStore:
             self.refresh()  # for callers outside a question (eval, benchmarks): see other processes' changes
         return self.lexical.scored_search(terms(query), k, row_filter(where))
 
+    def vectors_of(self, chunk_ids: Sequence[str]) -> StoredVectors:
+        """The stored vectors of these chunks (ids no longer stored are left out): read before
+        the question's own vector is known, to score chunks another search found."""
+        if not chunk_ids:
+            return StoredVectors([], np.zeros((0, 0), dtype=np.float32))
+        page = self.collection.get(ids=list(chunk_ids), include=["embeddings"])
+        return StoredVectors(list(page["ids"]), np.asarray(page["embeddings"], dtype=np.float32))
+
     def similarities(self, vector: Sequence[float], chunk_ids: Sequence[str]) -> dict[str, float]:
         """Cosine similarity of the vector to each stored chunk of `chunk_ids` (found by another
         search), as `search` scores them."""
-        if not chunk_ids:
-            return {}
-        page = self.collection.get(ids=list(chunk_ids), include=["embeddings"])
-        stored = np.asarray(page["embeddings"], dtype=np.float32)
-        if len(stored) == 0:
-            return {}
-        query = np.asarray(vector, dtype=np.float32)
-        norms = np.linalg.norm(stored, axis=1) * (np.linalg.norm(query) or 1.0)
-        return dict(zip(page["ids"], (stored @ query / np.where(norms > 0, norms, 1.0)).tolist()))
+        return self.vectors_of(chunk_ids).similarities(vector)

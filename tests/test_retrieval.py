@@ -367,6 +367,9 @@ def test_each_side_scores_what_only_the_other_found_as_it_would_itself(news: Ass
     vector = news.embedder.embed_query(query)
     dense = {p.chunk.id: p.score for p in DenseRetriever(news.store, news.embedder, 10).retrieve(query)}
     assert news.store.similarities(vector, list(dense)) == pytest.approx(dense, abs=1e-4)
+    read_first = news.store.vectors_of([*dense, "no-such-chunk"])  # read before the vector is known
+    some = list(dense)[:2]
+    assert read_first.similarities(vector, only=some) == pytest.approx({i: dense[i] for i in some}, abs=1e-4)
     lexical = {p.chunk.id: p.score for p in LexicalRetriever(news.store, 10).retrieve(query)}
     unmatched = next(i for i in dense if i not in lexical)  # found by meaning, shares no term
     found, scored = news.store.lexical_scoring(query, 10, also=[*lexical, unmatched])
