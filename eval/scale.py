@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.chunk_records import ChunkRecords
 from rag.config import PROJECT_ROOT, Settings
 from rag.types import Chunk, Document
 
@@ -268,6 +269,9 @@ def run(dataset: Path, sizes: Sequence[int], queries: int, index_dir: Path, out:
         if record_file.exists():
             record = json.loads(record_file.read_text())
             print(f"store {folder.name}: reusing ({record['chunks']} chunks)")
+            filled = ChunkRecords(folder / f"records-{settings.collection}.sqlite3").fill_sentence_terms()
+            if filled:
+                print(f"store {folder.name}: stored the sentence terms of {filled} chunks made before they were kept")
         else:
             record = build_store(folder, settings, store_contents(taken, vectors, size))
             record_file.write_text(json.dumps(record))

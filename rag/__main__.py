@@ -253,6 +253,7 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     assistant = _existing_assistant(settings)
     if assistant is None:
         return 1
+    _sentence_terms(assistant, args.repair)
     problems = assistant.check(args.paths or None)
     for problem in problems:
         print(f"  {problem}")
@@ -268,6 +269,23 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     for problem in left:
         print(f"  still: {problem}", file=sys.stderr)
     return 1 if left else 0
+
+
+def _sentence_terms(assistant: Assistant, repair: bool) -> None:
+    """Note (and with `repair`, store) the sentence terms a store made before they were kept
+    lacks: a matter of speed, not of what the store holds, so it is no problem of the check."""
+    missing = assistant.store.without_sentence_terms()
+    if not missing:
+        return
+    if not repair:
+        print(
+            f"  {missing} chunks have no stored sentence terms (a store made by an older Citeline): answers are "
+            "the same, but each search tokenises its candidates; `python -m rag doctor --repair` stores them"
+        )
+        return
+    with _progress_bar("storing sentence terms") as progress:
+        filled = assistant.store.fill_sentence_terms(lambda done: progress(done, missing))
+    print(f"stored the sentence terms of {filled} chunks")
 
 
 def _existing_assistant(settings: Settings) -> Assistant | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,15 +20,13 @@ from datetime import date
 import numpy as np
 
 from rag.answer_types import expected_type, typed_spans
-from rag.lexical import terms
+from rag.lexical import sentence_terms, terms
 from rag.types import Chunk, Passage
 
 RRF_CONSTANT = 60
 RARE_TERMS = 2  # the question's rarest terms, whose presence is a feature of its own
 AGREEMENT_DEPTH = 10
 QUESTION_TYPES = (None, "number", "date", "name")  # rag.answer_types.expected_type, as a code
-# A rough sentence split, enough for "the best sentence's coverage" (cheaper than rag.chunking's).
-_SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+[\"'”’)]*|$)")
 MISSING = math.nan  # LightGBM treats NaN as "not found by this side"
 
 FUSION_FEATURES = (
@@ -162,7 +159,7 @@ def text_features(question: QueryTerms, chunk: Chunk) -> TextRow:
     rare_coverage, title_coverage, bigram_share, best_sentence_coverage, has_answer_type): most
     of the features' cost, so a search computes them for each passage as soon as it is read."""
     weights, rare = question.weights, question.rare
-    sentences = [terms(sentence) for sentence in _SENTENCE.findall(chunk.text)]
+    sentences = chunk.sentence_terms if chunk.sentence_terms is not None else sentence_terms(chunk.text)
     words = [term for sentence in sentences for term in sentence]
     present = set(words)
     title = _title_terms(chunk.title)

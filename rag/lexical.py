@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import re
 from collections import Counter
@@ -62,6 +63,23 @@ def terms(text: str) -> list[str]:
     if None in found:
         found = [_token_term(token) if term is None else term for term, token in zip(found, tokens)]
     return list(filter(None, found))
+
+
+# A rough sentence split, enough for "the best sentence's coverage" (cheaper than rag.chunking's).
+SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+[\"'”’)]*|$)")
+SentenceTerms = tuple[tuple[str, ...], ...]
+# Names how sentence_terms splits and stems: stored terms of another recipe are not read. Bump
+# the number when `stem` or `_token_term` change; the patterns and stopwords are in it already.
+SENTENCE_TERMS_RECIPE = hashlib.sha256(
+    repr((1, TOKEN.pattern, SENTENCE.pattern, sorted(STOPWORDS))).encode()
+).hexdigest()[:12]
+
+
+def sentence_terms(text: str) -> SentenceTerms:
+    """The terms of each sentence of a passage, in order: what the ranker's text features read
+    of a candidate (rag.fusion_features.text_features). The store keeps them with each chunk,
+    so a search need not tokenise its ~70 candidates (about a seventh of its time)."""
+    return tuple(tuple(terms(sentence)) for sentence in SENTENCE.findall(text))
 
 
 _DEFINED_ACRONYM = re.compile(r"((?:[A-Z][\w’'-]*\s+(?:(?:of|the|and|for)\s+)*){2,8})\(([A-Z]{2,8})\)")

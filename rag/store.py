@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -409,6 +409,15 @@ class ChunkStore:
             if self.records:
                 self.records.keep_only(sorted(versions), versions, new_ids)
 
+    def without_sentence_terms(self) -> int:
+        """How many chunk records lack stored sentence terms (stores made before they were kept)."""
+        return self.records.without_sentence_terms() if self.records else 0
+
+    def fill_sentence_terms(self, progress: Callable[[int], None] | None = None) -> int:
+        """Store the sentence terms of the records without them; returns how many (chunks read
+        later carry them, so a search no longer tokenises them)."""
+        return self.records.fill_sentence_terms(progress) if self.records else 0
+
     def delete_document(self, doc_id: str) -> int:
         """Remove a document's chunks; returns how many there were."""
         with self._changing() as index:
@@ -524,8 +533,11 @@ class ChunkStore:
         """The stored chunks of these ids: from the records table at the version given (the one
         Chroma holds), the others from Chroma (stores written before the table, or a version
         the table does not hold), with the table's text where Chroma kept none."""
-        exact, other = self.records.get(versions) if self.records else ({}, {})
-        read = {chunk_id: chunk_from_record(chunk_id, text, meta) for chunk_id, (text, meta) in exact.items()}
+        exact, other, kept_terms = self.records.get(versions) if self.records else ({}, {}, {})
+        read = {
+            chunk_id: chunk_from_record(chunk_id, text, meta, kept_terms.get(chunk_id))
+            for chunk_id, (text, meta) in exact.items()
+        }
         missing = [chunk_id for chunk_id in versions if chunk_id not in read]
         if missing:
             page = self.collection.get(ids=missing, include=["documents", "metadatas"])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag.chunking import heading
-from rag.lexical import terms
+from rag.lexical import SentenceTerms, terms
 from rag.lexical_index import LexicalRow, RowFilter
 from rag.types import Chunk, Document, SearchFilter
 
@@ -124,9 +124,12 @@ def row_filter(where: SearchFilter | None) -> RowFilter | None:
     return RowFilter(frozenset(where.sources), published_day(where.since), published_day(where.last_day))
 
 
-def chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+def chunk_from_record(
+    chunk_id: str, text: str, meta: dict[str, Any], sentence_terms: SentenceTerms | None = None
+) -> Chunk:
     """A Chunk from a stored record: metadata with doc_id, index, start, end (and optionally
-    title, published, source, url), the shape `_chunk_metadata` writes."""
+    title, published, source, url), the shape `_chunk_metadata` writes; with the text's
+    sentence terms when the records table kept them."""
     return Chunk(
         id=chunk_id,
         doc_id=str(meta["doc_id"]),
@@ -139,4 +142,5 @@ def chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
         source=str(meta.get("source", "")),
         url=str(meta.get("url", "")),
         story=str(meta.get("story") or meta["doc_id"]),
+        sentence_terms=sentence_terms,
     )

@@ -40,6 +40,9 @@ class Chunk:
     source: str = ""
     url: str = ""
     story: str = ""  # the id of the story this document copies (its own id when it copies none)
+    # The terms of each sentence of `text` (rag.lexical.sentence_terms) as the store keeps them;
+    # None when not read with the chunk. Derived from the text, so it takes no part in equality.
+    sentence_terms: tuple[tuple[str, ...], ...] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

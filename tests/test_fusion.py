@@ -15,7 +15,7 @@ from eval import train_fusion
 from eval.train_fusion import QuestionCandidates, figures, fit, rrf_scorer, side_scorer
 from rag import fusion_model
 from rag.fusion_features import FUSION_FEATURES, candidates, features, query_terms, text_features
-from rag.lexical import terms
+from rag.lexical import sentence_terms, terms
 from rag.lexical_index import LexicalIndex, LexicalRow
 from rag.retrieval import newest_first, ranked, reciprocal_rank_fusion
 from rag.types import Chunk, Passage
@@ -71,6 +71,17 @@ def test_text_columns_computed_ahead_are_the_ones_used_and_equal_those_computed_
     marked = features(query, found, idf, {TROOPS.chunk.id: (0.25, 0.5, 0.0, 0.0, 0.125, 0.0)})
     assert _column(marked, "coverage")[0] == 0.25 and _column(marked, "has_answer_type")[0] == 0.0
     assert _column(marked, "coverage")[1] == pytest.approx(2 / 6)
+
+
+def test_text_columns_read_a_chunk_s_stored_sentence_terms_which_equal_those_of_its_text() -> None:
+    idf = {"nis": 3.0, "troop": 2.0, "report": 1.0}.__getitem__
+    question = query_terms("How many troops did the NIS report?", idf)
+    for passage in (TROOPS, KURSK, MARKETS):
+        kept = replace(passage.chunk, sentence_terms=sentence_terms(passage.chunk.text))
+        assert text_features(question, kept) == text_features(question, passage.chunk)
+    # The stored terms are what is read: terms naming neither 'nis' nor 'troop' cover nothing.
+    elsewhere = replace(TROOPS.chunk, sentence_terms=(("seoul", "market"),))
+    assert text_features(question, elsewhere)[0] == 0.0 < text_features(question, TROOPS.chunk)[0]
 
 
 def test_the_trainer_s_rrf_orders_candidates_as_the_retriever_s_fusion_does() -> None:
