@@ -143,10 +143,11 @@ class ChunkRecords:
                 for chunk_id, version, text, meta, stored_terms in db.execute(
                     f"SELECT id, version, text, meta, terms FROM chunk WHERE id IN ({marks})", part
                 ):
+                    record = (text, json.loads(meta))
                     if versions[chunk_id] != version:
-                        other[chunk_id] = (text, json.loads(meta))
+                        other[chunk_id] = record
                         continue
-                    exact[chunk_id] = (text, json.loads(meta))
+                    exact[chunk_id] = record
                     decoded = decode_sentence_terms(stored_terms)
                     if decoded is not None:
                         kept_terms[chunk_id] = decoded
