@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -256,11 +256,25 @@ class Ingestor:
     def _store_documents(
         self, documents: Sequence[Document], report: IngestReport, progress: IngestProgress | None
     ) -> None:
-        pending: list[PendingDocument] = []
         report.warnings.extend(document.date_warning for document in documents if document.date_warning)
-        # A store not created yet holds nothing to compare with; opening it (importing Chroma,
-        # creating the collection) then waits for the first write, while the next group embeds.
-        origins = self.store.stored_origins([document.id for document in documents]) if self.store.exists() else {}
+        if documents and not self.store.exists():
+            # A store not created yet holds nothing to compare with. Creating it (importing
+            # Chroma: a second of one core) runs beside the chunking and the model's loading,
+            # which leave the other core idle, rather than beside the embedding, which does not.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeline-open") as background:
+                opening = background.submit(self.stories.warm_up)
+                self._embed_and_write(self._pending(documents, {}, report), report, progress, opening)
+        elif documents:
+            origins = self.store.stored_origins([document.id for document in documents])
+            self._embed_and_write(self._pending(documents, origins, report), report, progress)
+        self.store.settle()
+
+    def _pending(
+        self, documents: Sequence[Document], origins: dict[str, tuple[str, str]], report: IngestReport
+    ) -> list[PendingDocument]:
+        """The documents to embed, chunked: those not stored (per `origins`: id -> content hash
+        and path) or stored in another version. The others are reported unchanged or failed."""
+        pending: list[PendingDocument] = []
         pending_ids: set[str] = set()  # an id given twice is new only the first time
         for document in documents:
             stored = origins.get(document.id)
@@ -282,13 +296,21 @@ class Ingestor:
             chunks = chunk_document(document, self.settings.chunk_max_chars, self.settings.chunk_overlap_sentences)
             pending.append((document, chunks, stored is None and document.id not in pending_ids))
             pending_ids.add(document.id)
-        if pending:
-            self._embed_and_write(pending, report, progress)
-        self.store.settle()
+        return pending
 
     def _embed_and_write(
-        self, pending: Sequence[PendingDocument], report: IngestReport, progress: IngestProgress | None
+        self,
+        pending: Sequence[PendingDocument],
+        report: IngestReport,
+        progress: IngestProgress | None,
+        opening: Future[None] | None = None,
     ) -> None:
+        """Embed the pending documents a group at a time and store each group. `opening`: the
+        store's opening in the background, awaited before the first write (and its error raised)."""
+        if not pending:
+            if opening:
+                opening.result()
+            return
         total = sum(len(chunks) for _, chunks, _ in pending)
         began = time.perf_counter()
         self.embedder.load()
@@ -296,10 +318,13 @@ class Ingestor:
         done = 0
         groups = embedding_groups(pending)
         # The next group is embedded in a second thread while this one writes the last (Chroma,
-        # BM25, story signatures): the encoder releases the GIL, so writing costs the import
-        # almost nothing. Writes stay in this thread, which holds the store's write lock.
+        # BM25, story signatures): the encoder releases the GIL while it runs, so the writes
+        # cost the import only the CPU they take. Writes stay in this thread, which holds the
+        # store's write lock.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeline-embedding") as embedding:
             upcoming = embedding.submit(self.chunk_vectors, documents_of(groups[0]))
+            if opening:
+                opening.result()
             for number, group in enumerate(groups):
                 vectors = upcoming.result()
                 if number + 1 < len(groups):
@@ -314,6 +339,10 @@ class Ingestor:
                 done += sum(len(chunks) for _, chunks, _ in group)
                 if progress:
                     progress(done, total)
+                if number == len(groups) - 2:
+                    # Compact the BM25 index while the last group embeds: the import's end then
+                    # waits only for that group's write, and the last `settle` has little to fold.
+                    self.store.settle()
 
     def chunk_vectors(self, documents: Sequence[tuple[Document, Sequence[Chunk]]]) -> list[list[list[float]]]:
         return chunk_vectors(self.embedder, self.settings.heading_weight, documents)

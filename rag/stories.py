@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,11 +31,25 @@ STORY_SIMILARITY = 0.7
 CANDIDATE_SIMILARITY = 0.5
 
 
-def signature(text: str) -> np.ndarray:
-    """The MinHash signature of a text's word 5-grams (PERMUTATIONS unsigned 32-bit values)."""
+@cache
+def _permutations() -> np.ndarray:
+    """The permutations of SEED, drawn once: datasketch draws them again for every MinHash made,
+    which took an import a fifth of a second per thousand documents."""
     from datasketch import MinHash
 
-    minhash = MinHash(num_perm=PERMUTATIONS, seed=SEED, scheme=SCHEME)
+    return MinHash(num_perm=PERMUTATIONS, seed=SEED, scheme=SCHEME).permutations
+
+
+def _minhash(values: np.ndarray | None = None) -> MinHash:
+    """A MinHash of this module's recipe: empty, or holding a signature's values."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=PERMUTATIONS, seed=SEED, scheme=SCHEME, hashvalues=values, permutations=_permutations())
+
+
+def signature(text: str) -> np.ndarray:
+    """The MinHash signature of a text's word 5-grams (PERMUTATIONS unsigned 32-bit values)."""
+    minhash = _minhash()
     minhash.update_batch([" ".join(gram).encode() for gram in shingles(text)])
     return np.asarray(minhash.hashvalues, dtype=np.uint64)
 
@@ -72,9 +87,7 @@ class StoryIndex:
             self._insert(doc_id, story, values)
 
     def _insert(self, doc_id: str, story: str, values: np.ndarray) -> None:
-        from datasketch import MinHash
-
-        minhash = MinHash(num_perm=PERMUTATIONS, seed=SEED, scheme=SCHEME, hashvalues=values)
+        minhash = _minhash(values)
         self.forget(doc_id)
         self._entries[doc_id] = (story, minhash)
         self._sizes[story] += 1
@@ -94,9 +107,7 @@ class StoryIndex:
     def story_for(self, doc_id: str, values: np.ndarray) -> str:
         """The story of the most similar other document, if it is a copy, else `doc_id`; the
         document is then remembered, so later documents in the same batch can copy it."""
-        from datasketch import MinHash
-
-        minhash = MinHash(num_perm=PERMUTATIONS, seed=SEED, scheme=SCHEME, hashvalues=values)
+        minhash = _minhash(values)
         matches = [
             (minhash.jaccard(self._entries[other][1]), other)
             for other in self._lsh.query(minhash)

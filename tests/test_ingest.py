@@ -199,3 +199,20 @@ def test_an_unreadable_date_is_stored_undated_with_a_warning_naming_the_file(
     [warning] = report.warnings
     assert "vague.md" in warning and "YYYY-MM-DD" in warning and "1 warnings" in report.summary()
     assert {d.doc_id: d.published for d in assistant.documents()}["vague"] == ""
+
+
+def test_an_import_of_several_groups_compacts_bm25_while_the_last_group_embeds(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rag.ingest.EMBEDDING_GROUP_CHUNKS", 1)  # one document per group: four groups
+    built = Assistant.from_settings(settings)  # a new store, opened beside the chunking and model load
+    report = built.ingest()
+    assert not report.failed and len(report.added) == 4
+    chunks = {document.doc_id: document.chunks for document in built.documents()}
+    lexical = built.store.lexical
+    # Folded into the saved base before the last group's write; only that group's rows wait.
+    assert lexical.base_size == built.store.count() - chunks[report.added[-1]]
+    assert lexical.pending == chunks[report.added[-1]]
+    for doc_id in (report.added[0], report.added[-1]):
+        title = next(document.title for document in built.documents() if document.doc_id == doc_id)
+        assert doc_id in [p.chunk.doc_id for p in built.store.lexical_search(title, 3)]

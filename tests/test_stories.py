@@ -55,6 +55,18 @@ def test_a_republished_copy_is_similar_enough_and_another_story_is_not() -> None
     assert np.array_equal(signature(STORY), signature(STORY))  # the same in every process: fixed seed
 
 
+def test_a_signature_is_datasketchs_own_for_the_recipe_so_stored_ones_still_compare() -> None:
+    from datasketch import MinHash
+
+    from rag.dedup import shingles
+    from rag.stories import PERMUTATIONS, SCHEME, SEED
+
+    drawn_afresh = MinHash(num_perm=PERMUTATIONS, seed=SEED, scheme=SCHEME)  # permutations drawn for it alone
+    drawn_afresh.update_batch([" ".join(gram).encode() for gram in shingles(STORY)])
+    assert np.array_equal(signature(STORY), drawn_afresh.hashvalues)
+    assert not np.array_equal(signature(STORY), signature(OTHER))
+
+
 def test_a_signature_survives_the_store_and_anything_else_reads_as_none() -> None:
     values = signature(STORY)
     assert np.array_equal(decode(encode(values)), values)
