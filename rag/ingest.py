@@ -306,10 +306,9 @@ class Ingestor:
         opening: Future[None] | None = None,
     ) -> None:
         """Embed the pending documents a group at a time and store each group. `opening`: the
-        store's opening in the background, awaited before the first write (and its error raised)."""
+        store's opening in the background (a new store, so every document is pending), awaited
+        before the first write and its error raised."""
         if not pending:
-            if opening:
-                opening.result()
             return
         total = sum(len(chunks) for _, chunks, _ in pending)
         began = time.perf_counter()
